@@ -1,0 +1,1 @@
+"""The MESS+ routing core: pure numpy, no broker, database or network."""

@@ -1,0 +1,1 @@
+"""The thin shell around router/ and db/: the Celery app, its tasks, the Triton adapter and the CLI."""
