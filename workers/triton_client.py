@@ -1,0 +1,392 @@
+"""The transport boundary between model workers and Triton Inference Server.
+
+Workers see one small interface, `InferenceClient.generate`, and the project's own errors
+(workers/errors.py); tritonclient, its two protocols and its exceptions stay in this module.
+The tensor contract is the one production LLM servers speak (`text_input` BYTES ->
+`text_output` BYTES, optional `max_tokens` INT32), so the same worker talks to a GPU server
+and to the local CPU zoo (workers/zoo_server.py). The zoo adds `would_satisfy`, `cost` and
+`tokens` outputs; a model without them gets `None` / an estimate and the caller prices the
+tokens itself.
+
+Each model's configuration is read once per client and decides what is sent: the batch
+dimension (and the largest batch) from `max_batch_size`, `max_tokens` as a tensor or inside
+vLLM's `sampling_parameters` JSON, and which of the optional outputs to request.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol, Self
+from urllib.parse import urlsplit
+
+import numpy as np
+import numpy.typing as npt
+
+from workers.errors import InferenceError, InferenceRejected, InferenceUnavailable
+
+__all__ = [
+    "DEFAULT_CLIENT_TIMEOUT_S",
+    "DEFAULT_MAX_BATCH",
+    "Completion",
+    "InferenceClient",
+    "connect",
+    "estimate_tokens",
+    "wait_until_ready",
+]
+
+DEFAULT_CLIENT_TIMEOUT_S = 60.0
+DEFAULT_MAX_BATCH = 256
+_DEFAULT_PORTS = {"grpc": 8001, "http": 8000}
+
+TEXT_INPUT = "text_input"
+TEXT_OUTPUT = "text_output"
+MAX_TOKENS = "max_tokens"
+SAMPLING_PARAMETERS = "sampling_parameters"
+OPTIONAL_OUTPUTS = ("would_satisfy", "cost", "tokens")
+
+# Status strings as tritonclient reports them: str(grpc.StatusCode) or the HTTP status code.
+_TRANSIENT_STATUS = frozenset(
+    {
+        "StatusCode.UNAVAILABLE",
+        "StatusCode.DEADLINE_EXCEEDED",
+        "StatusCode.RESOURCE_EXHAUSTED",
+        "StatusCode.ABORTED",
+        "StatusCode.CANCELLED",
+        "408",
+        "429",
+        "502",
+        "503",
+        "504",
+    }
+)
+_REJECTED_STATUS = frozenset(
+    {
+        "StatusCode.INVALID_ARGUMENT",
+        "StatusCode.NOT_FOUND",
+        "StatusCode.FAILED_PRECONDITION",
+        "StatusCode.OUT_OF_RANGE",
+        "StatusCode.UNIMPLEMENTED",
+        "StatusCode.PERMISSION_DENIED",
+        "StatusCode.UNAUTHENTICATED",
+        "StatusCode.ALREADY_EXISTS",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One model answer. `latency_s` is the wall time of the batched request that carried it;
+    `cost` and `would_satisfy` are None when the server does not report them (real LLMs).
+    """
+
+    text: str
+    tokens: int
+    latency_s: float
+    cost: float | None
+    would_satisfy: bool | None
+
+
+class InferenceClient(Protocol):
+    """What a model worker needs from an inference server, and nothing more."""
+
+    def generate(self, model: str, prompts: Sequence[str], max_tokens: int) -> list[Completion]:
+        """Answer every prompt with `model`, in order. Every server or network failure
+        surfaces as an InferenceError (workers/errors.py); nothing of tritonclient leaks.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release connections; open keep-alive connections delay a Triton shutdown."""
+        ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class _ModelInfo:
+    """What the model's configuration says about how to call it."""
+
+    max_batch_size: int
+    inputs: frozenset[str]
+    outputs: tuple[str, ...]
+
+
+def estimate_tokens(text: str) -> int:
+    """~4 bytes of English per token: enough to price answers from servers that do not count."""
+    return math.ceil(len(text.encode("utf-8")) / 4)
+
+
+def _translate_error(exc: BaseException, context: str) -> InferenceError:
+    """Map a tritonclient or socket exception to the project's hierarchy (see workers/errors)."""
+    from tritonclient.utils import InferenceServerException
+
+    if isinstance(exc, InferenceServerException):
+        status = str(exc.status() or "")
+        message = f"{context}: {exc.message()} [{status or 'no status'}]"
+        if status in _TRANSIENT_STATUS:
+            return InferenceUnavailable(message)
+        if status in _REJECTED_STATUS or (status.isdigit() and 400 <= int(status) < 500):
+            return InferenceRejected(message)
+        return InferenceError(message)
+    # The HTTP client lets socket errors through (refused, reset, timed out) and reports a
+    # connection closed mid-response as an HTTPException.
+    if isinstance(exc, OSError | http.client.HTTPException):
+        return InferenceUnavailable(f"{context}: {type(exc).__name__}: {exc}")
+    return InferenceError(f"{context}: {type(exc).__name__}: {exc}")
+
+
+def _model_info(model: str, config: Mapping[str, Any]) -> _ModelInfo:
+    if config.get("model_transaction_policy", {}).get("decoupled"):
+        raise InferenceRejected(
+            f"model {model!r} is decoupled (streaming); this client sends unary requests only"
+        )
+    inputs = frozenset(str(spec["name"]) for spec in config.get("input", []))
+    declared = {str(spec["name"]) for spec in config.get("output", [])}
+    if TEXT_INPUT not in inputs or TEXT_OUTPUT not in declared:
+        raise InferenceRejected(
+            f"model {model!r} does not speak {TEXT_INPUT} -> {TEXT_OUTPUT} "
+            f"(inputs {sorted(inputs)}, outputs {sorted(declared)})"
+        )
+    outputs = (TEXT_OUTPUT, *(name for name in OPTIONAL_OUTPUTS if name in declared))
+    return _ModelInfo(int(config.get("max_batch_size", 0)), inputs, outputs)
+
+
+def _column(outputs: Mapping[str, Any], name: str, n: int, model: str) -> npt.NDArray[Any] | None:
+    """The first element per prompt of output `name` (beams or extra dims are dropped)."""
+    raw = outputs.get(name)
+    if raw is None:
+        return None
+    array = np.asarray(raw)
+    if array.size == 0 or array.size % n:
+        raise InferenceRejected(f"model {model!r}: output {name} has shape {array.shape} for {n}")
+    return array.reshape(n, -1)[:, 0]
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _completions(
+    model: str, outputs: Mapping[str, Any], n: int, latency_s: float
+) -> list[Completion]:
+    texts = _column(outputs, TEXT_OUTPUT, n, model)
+    if texts is None:
+        raise InferenceRejected(f"model {model!r} returned no {TEXT_OUTPUT}")
+    satisfied = _column(outputs, "would_satisfy", n, model)
+    cost = _column(outputs, "cost", n, model)
+    tokens = _column(outputs, "tokens", n, model)
+    completions = []
+    for i in range(n):
+        text = _text(texts[i])
+        completions.append(
+            Completion(
+                text=text,
+                tokens=int(tokens[i]) if tokens is not None else estimate_tokens(text),
+                latency_s=latency_s,
+                cost=float(cost[i]) if cost is not None else None,
+                would_satisfy=bool(satisfied[i]) if satisfied is not None else None,
+            )
+        )
+    return completions
+
+
+class _TritonClient:
+    """The protocol-independent part: config cache, request shaping, splitting, decoding.
+
+    tritonclient.grpc and tritonclient.http share their call signatures except for the
+    timeout keyword and the config format, which the two subclasses supply.
+    """
+
+    def __init__(
+        self, url: str, module: Any, client: Any, call_kwargs: dict[str, float], max_batch: int
+    ) -> None:
+        from tritonclient.utils import InferenceServerException
+
+        self.url = url
+        self._module = module
+        self._client = client
+        self._call_kwargs = call_kwargs
+        self._max_batch = max_batch
+        self._transport_errors = (InferenceServerException, OSError, http.client.HTTPException)
+        self._infos: dict[str, _ModelInfo] = {}
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _fetch_config(self, model: str) -> Mapping[str, Any]:
+        raise NotImplementedError
+
+    def _call(self, context: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run one tritonclient call, translating what it raises at this boundary."""
+        try:
+            return fn(*args, **kwargs)
+        except self._transport_errors as exc:
+            raise _translate_error(exc, f"{self.url} {context}") from exc
+
+    def _info(self, model: str) -> _ModelInfo:
+        info = self._infos.get(model)
+        if info is None:
+            config = self._call(f"config of {model!r}", self._fetch_config, model)
+            info = self._infos[model] = _model_info(model, config)
+        return info
+
+    def not_ready(self, models: Sequence[str]) -> list[str]:
+        """What cannot serve yet: the models, plus "server" while it is down or starting."""
+        try:
+            if self._client.is_server_ready(**self._call_kwargs):
+                return [
+                    m for m in models if not self._client.is_model_ready(m, **self._call_kwargs)
+                ]
+        except self._transport_errors:
+            pass
+        return ["server", *models]
+
+    def generate(self, model: str, prompts: Sequence[str], max_tokens: int) -> list[Completion]:
+        if max_tokens < 1:
+            raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+        if not prompts:
+            return []
+        info = self._info(model)
+        piece = min(self._max_batch, info.max_batch_size) if info.max_batch_size > 0 else 1
+        completions: list[Completion] = []
+        for start in range(0, len(prompts), piece):
+            chunk = prompts[start : start + piece]
+            try:
+                completions.extend(self._generate_piece(model, info, chunk, max_tokens))
+            except InferenceError:
+                # The server may have been restarted with another configuration.
+                self._infos.pop(model, None)
+                raise
+        return completions
+
+    def _generate_piece(
+        self, model: str, info: _ModelInfo, prompts: Sequence[str], max_tokens: int
+    ) -> list[Completion]:
+        from tritonclient.utils import np_to_triton_dtype
+
+        n = len(prompts)
+        shape = (n, 1) if info.max_batch_size > 0 else (1,)
+        encoded = [prompt.encode("utf-8") for prompt in prompts]
+        tensors = {TEXT_INPUT: np.array(encoded, dtype=np.object_).reshape(shape)}
+        if MAX_TOKENS in info.inputs:
+            tensors[MAX_TOKENS] = np.full(shape, max_tokens, dtype=np.int32)
+        elif SAMPLING_PARAMETERS in info.inputs:
+            params = json.dumps({"max_tokens": max_tokens}).encode("utf-8")
+            tensors[SAMPLING_PARAMETERS] = np.full(shape, params, dtype=np.object_)
+        inputs = []
+        for name, array in tensors.items():
+            tensor = self._module.InferInput(name, list(shape), np_to_triton_dtype(array.dtype))
+            tensor.set_data_from_numpy(array)
+            inputs.append(tensor)
+        outputs = [self._module.InferRequestedOutput(name) for name in info.outputs]
+        started = time.perf_counter()
+        result = self._call(
+            f"infer {model!r}",
+            self._client.infer,
+            model,
+            inputs,
+            outputs=outputs,
+            **self._call_kwargs,
+        )
+        latency_s = time.perf_counter() - started
+        return _completions(
+            model, {name: result.as_numpy(name) for name in info.outputs}, n, latency_s
+        )
+
+
+class _GrpcClient(_TritonClient):
+    def __init__(self, url: str, address: str, client_timeout_s: float, max_batch: int) -> None:
+        import tritonclient.grpc as grpcclient
+
+        client = grpcclient.InferenceServerClient(address)
+        super().__init__(url, grpcclient, client, {"client_timeout": client_timeout_s}, max_batch)
+
+    def _fetch_config(self, model: str) -> Mapping[str, Any]:
+        response = self._client.get_model_config(model, as_json=True, **self._call_kwargs)
+        return response["config"]  # type: ignore[no-any-return]
+
+
+class _HttpClient(_TritonClient):
+    """tritonclient.http runs on gevent: use one instance per thread."""
+
+    def __init__(self, url: str, address: str, client_timeout_s: float, max_batch: int) -> None:
+        import tritonclient.http as httpclient
+
+        client = httpclient.InferenceServerClient(
+            address, connection_timeout=client_timeout_s, network_timeout=client_timeout_s
+        )
+        super().__init__(url, httpclient, client, {}, max_batch)
+
+    def _fetch_config(self, model: str) -> Mapping[str, Any]:
+        return self._client.get_model_config(model)  # type: ignore[no-any-return]
+
+
+def _open(url: str, client_timeout_s: float, max_batch: int) -> _TritonClient:
+    if client_timeout_s <= 0:
+        raise ValueError(f"client_timeout_s must be > 0, got {client_timeout_s}")
+    if max_batch < 1:
+        raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+    parts = urlsplit(url)
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname or parts.path not in ("", "/"):
+        raise ValueError(f"expected grpc://HOST[:PORT] or http://HOST[:PORT], got {url!r}")
+    address = parts.netloc if parts.port else f"{parts.netloc}:{_DEFAULT_PORTS[parts.scheme]}"
+    kind = _GrpcClient if parts.scheme == "grpc" else _HttpClient
+    return kind(url, address, client_timeout_s, max_batch)
+
+
+def connect(
+    url: str,
+    *,
+    client_timeout_s: float = DEFAULT_CLIENT_TIMEOUT_S,
+    max_batch: int = DEFAULT_MAX_BATCH,
+) -> InferenceClient:
+    """A client for `grpc://host:port` (Triton's default 8001) or `http://host:port` (8000).
+
+    Nothing is contacted until the first call. `client_timeout_s` bounds every call;
+    `max_batch` caps the prompts sent in one request (the model's own maximum also applies).
+    The client is a context manager; close it before stopping a local server.
+    """
+    return _open(url, client_timeout_s, max_batch)
+
+
+def wait_until_ready(url: str, models: Iterable[str], timeout_s: float = 60.0) -> None:
+    """Block until the server and every model in `models` report ready.
+
+    Raises InferenceUnavailable naming the models still missing after `timeout_s`.
+    """
+    models = list(models)
+    deadline = time.monotonic() + timeout_s
+    with _open(url, min(5.0, max(timeout_s, 0.1)), DEFAULT_MAX_BATCH) as client:
+        while True:
+            missing = client.not_ready(models)
+            if not missing:
+                return
+            if time.monotonic() >= deadline:
+                raise InferenceUnavailable(
+                    f"{url}: not ready after {timeout_s:g} s: {', '.join(missing)}"
+                )
+            time.sleep(0.1)
