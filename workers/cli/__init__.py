@@ -17,6 +17,8 @@ __all__ = ["CliError", "main"]
 # `func(args) -> int` through `set_defaults`.
 COMMAND_MODULES: tuple[str, ...] = (
     "workers.cli.replay",
+    "workers.cli.zoo",
+    "workers.cli.db",
 )
 
 
