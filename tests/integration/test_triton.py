@@ -1,0 +1,159 @@
+"""The Triton transport against a real Triton Inference Server (PyTriton zoo, CPU): no fakes."""
+
+from __future__ import annotations
+
+import csv
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from router.dataset import ZooData
+from workers.errors import InferenceRejected, InferenceUnavailable
+from workers.triton_client import connect, wait_until_ready
+from workers.zoo_server import ZooError, ZooProcess, start_zoo_process
+
+pytestmark = pytest.mark.services
+
+ARC_CSV = Path("/work/shared/data/llama3-zoo/arc_challenge.csv")
+
+
+def _stats(zoo: ZooProcess, model: str) -> tuple[int, int]:
+    """(inferences, executions) Triton counted for `model`: proves how requests were batched."""
+    import tritonclient.grpc as grpcclient
+
+    client = grpcclient.InferenceServerClient(zoo.grpc_url.removeprefix("grpc://"))
+    try:
+        stats: dict[str, Any] = client.get_inference_statistics(model, as_json=True)
+    finally:
+        client.close()
+    model_stats = stats["model_stats"][0]
+    return int(model_stats.get("inference_count", 0)), int(model_stats.get("execution_count", 0))
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_synthetic_round_trip(zoo: ZooProcess, synthetic_data: ZooData, protocol: str) -> None:
+    url = zoo.grpc_url if protocol == "grpc" else zoo.http_url
+    rows = [0, 7, 1999]
+    prompts = [synthetic_data.prompts[row] for row in rows]
+    assert zoo.models == synthetic_data.models
+    with connect(url, client_timeout_s=10) as client:
+        for index, model in enumerate(zoo.models):
+            completions = client.generate(model, prompts, max_tokens=64)
+            assert [c.text for c in completions] == [f"[{model}] answer to #{r}" for r in rows]
+            assert [c.would_satisfy for c in completions] == [
+                bool(synthetic_data.satisfied[r, index]) for r in rows
+            ]
+            assert [c.cost for c in completions] == pytest.approx(
+                [synthetic_data.cost[r, index] for r in rows]
+            )
+            assert all(c.tokens == 4 and c.latency_s > 0 for c in completions)
+
+
+def test_batch_of_256_is_one_request_and_one_execution(
+    zoo: ZooProcess, synthetic_data: ZooData
+) -> None:
+    model = zoo.models[1]
+    prompts = list(synthetic_data.prompts[:256])
+    before = _stats(zoo, model)
+    with connect(zoo.grpc_url) as client:
+        completions = client.generate(model, prompts, max_tokens=64)
+    after = _stats(zoo, model)
+    assert [c.text for c in completions] == [f"[{model}] answer to #{i}" for i in range(256)]
+    assert len({c.latency_s for c in completions}) == 1  # one request carried them all
+    assert (after[0] - before[0], after[1] - before[1]) == (256, 1)
+
+
+def test_client_splits_chunks_larger_than_max_batch(
+    zoo: ZooProcess, synthetic_data: ZooData
+) -> None:
+    model = zoo.models[2]
+    prompts = list(synthetic_data.prompts[:250])
+    before = _stats(zoo, model)
+    with connect(zoo.grpc_url, max_batch=100) as client:
+        completions = client.generate(model, prompts, max_tokens=64)
+    after = _stats(zoo, model)
+    assert [c.text for c in completions] == [f"[{model}] answer to #{i}" for i in range(250)]
+    assert (after[0] - before[0], after[1] - before[1]) == (250, 3)
+
+
+def test_max_tokens_truncates_and_counts(zoo: ZooProcess, synthetic_data: ZooData) -> None:
+    model = zoo.models[0]
+    with connect(zoo.grpc_url) as client:
+        (completion,) = client.generate(model, [synthetic_data.prompts[3]], max_tokens=2)
+    assert (completion.text, completion.tokens) == (f"[{model}] answer", 2)
+
+
+def test_unknown_prompt_gets_a_flagged_deterministic_fallback(zoo: ZooProcess) -> None:
+    prompt = "a prompt that is not in the synthetic zoo"
+    with connect(zoo.grpc_url) as grpc_client, connect(zoo.http_url) as http_client:
+        first = grpc_client.generate(zoo.models[0], [prompt], max_tokens=64)
+        again = http_client.generate(zoo.models[0], [prompt], max_tokens=64)
+    assert "fallback" in first[0].text and "not in synthetic-0" in first[0].text
+    assert (first[0].text, first[0].cost, first[0].would_satisfy) == (
+        again[0].text,
+        again[0].cost,
+        again[0].would_satisfy,
+    )
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_unknown_model_is_rejected(zoo: ZooProcess, protocol: str) -> None:
+    url = zoo.grpc_url if protocol == "grpc" else zoo.http_url
+    with connect(url) as client, pytest.raises(InferenceRejected, match="no-such-model"):
+        client.generate("no-such-model", ["hello"], max_tokens=8)
+
+
+def test_wait_until_ready_sees_every_model(zoo: ZooProcess) -> None:
+    wait_until_ready(zoo.http_url, zoo.models, timeout_s=5)
+    with pytest.raises(InferenceUnavailable, match="no-such-model"):
+        wait_until_ready(zoo.grpc_url, [*zoo.models, "no-such-model"], timeout_s=0.5)
+
+
+@pytest.mark.skipif(not ARC_CSV.is_file(), reason=f"shared replay data absent: {ARC_CSV}")
+def test_replay_answers_with_label_and_energy_from_the_csv() -> None:
+    with ARC_CSV.open(newline="", encoding="utf-8") as handle:
+        row = next(csv.DictReader(handle))
+    with start_zoo_process(ARC_CSV) as zoo, connect(zoo.grpc_url) as client:
+        for model in zoo.models:
+            (completion,) = client.generate(model, [row["input_text"]], max_tokens=64)
+            assert completion.text == f"[{model}] answer to #0"
+            assert completion.would_satisfy is (row[f"label_{model}"] == "1")
+            assert completion.cost == pytest.approx(float(row[f"energy_consumption_{model}"]))
+
+
+def test_stopped_server_is_unavailable_fast_and_leaves_nothing(
+    tmp_path: Path, leftovers: Callable[[ZooProcess], list[str]]
+) -> None:
+    data = tmp_path / "tiny.csv"
+    data.write_text(
+        "doc_id,input_text,benchmark_name,label_m,energy_consumption_m,inference_time_m\n"
+        "0,what is two plus two?,tiny,1,12.5,0.1\n",
+        encoding="utf-8",
+    )
+    zoo = start_zoo_process(data)
+    with connect(zoo.grpc_url) as client:
+        (completion,) = client.generate("m", ["what is two plus two?"], max_tokens=8)
+    assert (completion.would_satisfy, completion.cost) == (True, 12.5)
+    zoo.stop()
+    assert leftovers(zoo) == []
+    for url in (zoo.grpc_url, zoo.http_url):
+        with connect(url, client_timeout_s=30) as client:
+            started = time.monotonic()
+            with pytest.raises(InferenceUnavailable):
+                client.generate("m", ["what is two plus two?"], max_tokens=8)
+            assert time.monotonic() - started < 2.0
+
+
+def test_busy_port_fails_fast_with_the_reason() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(ZooError, match=f"gRPC port 127.0.0.1:{port} is not available"):
+            start_zoo_process(None, grpc_port=port)
+    assert time.monotonic() - started < 15
