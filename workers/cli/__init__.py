@@ -18,7 +18,6 @@ __all__ = ["CliError", "main"]
 COMMAND_MODULES: tuple[str, ...] = (
     "workers.cli.replay",
     "workers.cli.zoo",
-    "workers.cli.db",
 )
 
 
