@@ -1,0 +1,82 @@
+"""The errors db/ raises, so workers and the CLI can tell a caller's mistake from an outage.
+
+Every error is a `DbError`: a task can turn all of them into a rejected message in one
+`except`, while database outages stay SQLAlchemy's `OperationalError` and can be retried.
+Lookup failures are also `LookupError`s and bad arguments `ValueError`s, so code that only
+knows the standard library still catches them sensibly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "DbError",
+    "InvalidValue",
+    "TenantExists",
+    "UnknownJob",
+    "UnknownModel",
+    "UnknownPredictorVersion",
+    "UnknownRequest",
+    "UnknownTenant",
+]
+
+
+class DbError(Exception):
+    """Base of every error raised on purpose by db/."""
+
+
+class InvalidValue(DbError, ValueError):
+    """An argument the schema would reject; raised before touching the database."""
+
+
+class TenantExists(DbError):
+    """A tenant with this name already exists."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"tenant {name!r} already exists")
+        self.name = name
+
+
+class UnknownTenant(DbError, LookupError):
+    """No tenant with this name or id."""
+
+    def __init__(self, tenant: str | int) -> None:
+        super().__init__(f"unknown tenant {tenant!r}")
+        self.tenant = tenant
+
+
+class UnknownJob(DbError, LookupError):
+    """No job with this id for the asking tenant.
+
+    Raised both for jobs that do not exist and for jobs of other tenants, with the same
+    message, so a tenant cannot probe which job ids exist.
+    """
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"unknown job {job_id!r}")
+        self.job_id = job_id
+
+
+class UnknownRequest(DbError, LookupError):
+    """Request ids that do not exist (or belong to another tenant)."""
+
+    def __init__(self, request_ids: Iterable[int]) -> None:
+        self.request_ids = sorted(set(request_ids))
+        super().__init__(f"unknown request id(s): {', '.join(map(str, self.request_ids))}")
+
+
+class UnknownModel(DbError, LookupError):
+    """No zoo model with this name or id."""
+
+    def __init__(self, model: str | int) -> None:
+        super().__init__(f"unknown model {model!r}")
+        self.model = model
+
+
+class UnknownPredictorVersion(DbError, LookupError):
+    """No predictor version with this id."""
+
+    def __init__(self, version_id: int) -> None:
+        super().__init__(f"unknown predictor version {version_id}")
+        self.version_id = version_id
