@@ -18,6 +18,7 @@ __all__ = ["CliError", "main"]
 COMMAND_MODULES: tuple[str, ...] = (
     "workers.cli.replay",
     "workers.cli.zoo",
+    "workers.cli.db",
 )
 
 
