@@ -1,0 +1,89 @@
+"""The model workers' writes: store answers once, then finish or fail their requests.
+
+Answers are keyed by (request, model) and inserted with ON CONFLICT DO NOTHING, so a
+redelivered inference message stores nothing new and the caller, told which rows were
+new, charges each answer's cost exactly once. Status moves are conditional UPDATEs: a
+request in a final state (done, failed) never changes again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import exists, update
+from sqlalchemy.orm import Session
+
+from db._dialect import upsert_insert
+from db.models import Request, RequestStatus, Response
+
+__all__ = ["ModelAnswer", "mark_done", "mark_failed", "record_responses"]
+
+_UNFINISHED = (RequestStatus.QUEUED.value, RequestStatus.ROUTED.value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelAnswer:
+    """One model's answer to one request, as a model worker produced it."""
+
+    request_id: int
+    model_id: int
+    text: str
+    tokens: int
+    latency_s: float
+    cost: float
+    would_satisfy: bool | None = None
+
+
+def record_responses(session: Session, answers: Sequence[ModelAnswer]) -> set[tuple[int, int]]:
+    """Store answers not stored yet; returns the (request_id, model_id) pairs inserted now."""
+    if not answers:
+        return set()
+    inserted = session.execute(
+        upsert_insert(session, Response)
+        .on_conflict_do_nothing(index_elements=[Response.request_id, Response.model_id])
+        .returning(Response.request_id, Response.model_id),
+        [asdict(answer) for answer in answers],
+    )
+    return {(request_id, model_id) for request_id, model_id in inserted}
+
+
+def mark_done(session: Session, request_ids: Sequence[int]) -> list[int]:
+    """Finish routed requests whose served model's answer is stored; returns those finished.
+
+    Requiring the served answer lets every model worker call this after storing its
+    answers, explored or not: only the answer the user is served completes a request.
+    """
+    if not request_ids:
+        return []
+    served_answer = exists().where(
+        Response.request_id == Request.id, Response.model_id == Request.served_model_id
+    )
+    done = session.scalars(
+        update(Request)
+        .where(
+            Request.id.in_(request_ids),
+            Request.status == RequestStatus.ROUTED.value,
+            served_answer,
+        )
+        .values(status=RequestStatus.DONE.value)
+        .returning(Request.id)
+    ).all()
+    return sorted(done)
+
+
+def mark_failed(session: Session, request_ids: Sequence[int], reason: str) -> list[int]:
+    """Fail requests not yet finished (queued or routed); returns those failed now.
+
+    Queued requests may fail too (a router that can never route them), so that every
+    request reaches a final state.
+    """
+    if not request_ids:
+        return []
+    failed = session.scalars(
+        update(Request)
+        .where(Request.id.in_(request_ids), Request.status.in_(_UNFINISHED))
+        .values(status=RequestStatus.FAILED.value, failure_reason=reason)
+        .returning(Request.id)
+    ).all()
+    return sorted(failed)

@@ -1,0 +1,129 @@
+"""Jobs as clients see them: submit a batch of prompts, poll its progress, read its results.
+
+A job is reachable only through the tenant that submitted it. Asking with another tenant
+raises the same `UnknownJob` as asking for an id that never existed, so job ids leak nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from db.errors import InvalidValue, UnknownJob
+from db.models import Job, Request, RequestStatus, Response, ZooModel
+from db.tenants import get_tenant
+
+__all__ = ["JobProgress", "JobResult", "create_job", "job_progress", "job_results"]
+
+
+@dataclass(frozen=True, slots=True)
+class JobProgress:
+    """How many of a job's requests are in each state."""
+
+    queued: int
+    routed: int
+    done: int
+    failed: int
+
+    @property
+    def total(self) -> int:
+        return self.queued + self.routed + self.done + self.failed
+
+    @property
+    def finished(self) -> bool:
+        """Every request reached a final state; results will not change any more."""
+        return self.queued == 0 and self.routed == 0
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    """One request of a job as the client sees it.
+
+    `cost` is what the request cost in total (every model that answered it, so exploration
+    shows), None until some model has answered.
+    """
+
+    seq: int
+    prompt: str
+    status: RequestStatus
+    failure_reason: str | None
+    served_model: str | None
+    text: str | None
+    cost: float | None
+
+
+def create_job(
+    session: Session, tenant_id: int, prompts: Sequence[str], source: str
+) -> tuple[str, list[int]]:
+    """Store a job and its requests as queued; returns the job id and request ids by seq."""
+    if not prompts:
+        raise InvalidValue("a job needs at least one prompt")
+    get_tenant(session, tenant_id)
+    job_id = uuid.uuid4().hex
+    session.add(Job(id=job_id, tenant_id=tenant_id, source=source, n_requests=len(prompts)))
+    session.flush()
+    request_ids = session.scalars(
+        insert(Request).returning(Request.id, sort_by_parameter_order=True),
+        [
+            {"job_id": job_id, "tenant_id": tenant_id, "seq": seq, "prompt": prompt}
+            for seq, prompt in enumerate(prompts)
+        ],
+    ).all()
+    return job_id, list(request_ids)
+
+
+def job_progress(session: Session, job_id: str, tenant_id: int) -> JobProgress:
+    _require_job(session, job_id, tenant_id)
+    counts = dict(
+        session.execute(
+            select(Request.status, func.count())
+            .where(Request.job_id == job_id)
+            .group_by(Request.status)
+        ).all()
+    )
+    return JobProgress(**{status.value: counts.get(status.value, 0) for status in RequestStatus})
+
+
+def job_results(session: Session, job_id: str, tenant_id: int) -> list[JobResult]:
+    """Every request of the job in submission order, with the answer the user was served."""
+    _require_job(session, job_id, tenant_id)
+    total_cost = (
+        select(Response.request_id, func.sum(Response.cost).label("cost"))
+        .join(Request, Request.id == Response.request_id)
+        .where(Request.job_id == job_id)
+        .group_by(Response.request_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            Request.seq,
+            Request.prompt,
+            Request.status,
+            Request.failure_reason,
+            ZooModel.name,
+            Response.text,
+            total_cost.c.cost,
+        )
+        .outerjoin(ZooModel, ZooModel.id == Request.served_model_id)
+        .outerjoin(
+            Response,
+            (Response.request_id == Request.id) & (Response.model_id == Request.served_model_id),
+        )
+        .outerjoin(total_cost, total_cost.c.request_id == Request.id)
+        .where(Request.job_id == job_id)
+        .order_by(Request.seq)
+    )
+    return [
+        JobResult(seq, prompt, RequestStatus(status), reason, model, text, cost)
+        for seq, prompt, status, reason, model, text, cost in rows
+    ]
+
+
+def _require_job(session: Session, job_id: str, tenant_id: int) -> None:
+    found = session.scalar(select(Job.id).where(Job.id == job_id, Job.tenant_id == tenant_id))
+    if found is None:
+        raise UnknownJob(job_id)
