@@ -1,0 +1,87 @@
+"""The zoo: upserts by name, position order, reordering under the unique constraint."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.errors import InvalidValue, UnknownModel
+from db.models import ZooModel
+from db.zoo import ModelSpec, get_model_by_name, list_models, upsert_models
+
+
+def _names(session: Session) -> list[str]:
+    return [model.name for model in list_models(session)]
+
+
+def test_upsert_creates_models_in_position_order(
+    sessions: sessionmaker[Session], zoo_specs: list[ModelSpec]
+) -> None:
+    with sessions.begin() as session:
+        models = upsert_models(session, list(reversed(zoo_specs)))
+        assert [m.name for m in models] == ["llama-1b", "llama-8b", "llama-70b"]
+        assert [m.position for m in models] == [0, 1, 2]
+    with sessions.begin() as session:
+        assert _names(session) == ["llama-1b", "llama-8b", "llama-70b"]
+        big = get_model_by_name(session, "llama-70b")
+        assert (big.triton_model_name, big.cost_per_request, big.cost_unit) == (
+            "triton-llama-70b",
+            20.0,
+            "J",
+        )
+        assert big.enabled
+
+
+def test_upsert_updates_by_name_and_keeps_unnamed_models(
+    sessions: sessionmaker[Session], zoo: list[ZooModel], zoo_specs: list[ModelSpec]
+) -> None:
+    cheaper = dataclasses.replace(zoo_specs[2], cost_per_request=15.0, enabled=False)
+    with sessions.begin() as session:
+        models = upsert_models(session, [cheaper])
+        assert [m.id for m in models] == [m.id for m in zoo]
+    with sessions.begin() as session:
+        big = get_model_by_name(session, "llama-70b")
+        assert (big.cost_per_request, big.enabled) == (15.0, False)
+        assert _names(session) == ["llama-1b", "llama-8b", "llama-70b"]
+
+
+def test_swapping_positions(
+    sessions: sessionmaker[Session], zoo: list[ZooModel], zoo_specs: list[ModelSpec]
+) -> None:
+    swap = [
+        dataclasses.replace(zoo_specs[0], position=1),
+        dataclasses.replace(zoo_specs[1], position=0),
+    ]
+    with sessions.begin() as session:
+        upsert_models(session, swap)
+    with sessions.begin() as session:
+        assert _names(session) == ["llama-8b", "llama-1b", "llama-70b"]
+
+
+def test_position_clash_is_refused_and_changes_nothing(
+    sessions: sessionmaker[Session], zoo: list[ZooModel], zoo_specs: list[ModelSpec]
+) -> None:
+    newcomer = ModelSpec(
+        name="mistral-7b",
+        triton_model_name="mistral",
+        position=1,
+        cost_per_request=3.0,
+        cost_per_token=0.0,
+        cost_unit="J",
+    )
+    with sessions.begin() as session, pytest.raises(InvalidValue, match="1: llama-8b, mistral-7b"):
+        upsert_models(session, [newcomer])
+    with sessions.begin() as session:
+        assert _names(session) == ["llama-1b", "llama-8b", "llama-70b"]
+
+
+def test_bad_specs(sessions: sessionmaker[Session], zoo_specs: list[ModelSpec]) -> None:
+    with sessions.begin() as session:
+        with pytest.raises(InvalidValue, match="more than once"):
+            upsert_models(session, [zoo_specs[0], zoo_specs[0]])
+        with pytest.raises(InvalidValue, match="negative"):
+            upsert_models(session, [dataclasses.replace(zoo_specs[0], position=-1)])
+        with pytest.raises(UnknownModel, match="gpt-9"):
+            get_model_by_name(session, "gpt-9")
