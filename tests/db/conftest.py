@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.engine import make_engine, make_sessionmaker
+from db.jobs import create_job
 from db.migrate import upgrade
 from db.models import Base, ZooModel
 from db.routing import Decision, claim_queued, record_decisions
@@ -208,6 +209,17 @@ def tenant_id(sessions: sessionmaker[Session]) -> int:
 def other_tenant_id(sessions: sessionmaker[Session]) -> int:
     with sessions.begin() as session:
         return create_tenant(session, "globex", 0.6).id
+
+
+@pytest.fixture
+def submit(sessions: sessionmaker[Session], tenant_id: int) -> Callable[[list[str]], list[int]]:
+    """Submit prompts as a job of `tenant_id`; returns the request ids in order."""
+
+    def submit_(prompts: list[str]) -> list[int]:
+        with sessions.begin() as session:
+            return create_job(session, tenant_id, prompts, "cli")[1]
+
+    return submit_
 
 
 @pytest.fixture

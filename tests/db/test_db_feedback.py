@@ -17,21 +17,18 @@ from db.feedback import (
     iter_feedback_batches,
     upsert_feedback,
 )
-from db.jobs import create_job
 from db.models import Feedback, ZooModel
 from db.sla import SlaTally, recompute_sla_from_feedback
 
 
 @pytest.fixture
 def request_ids(
-    sessions: sessionmaker[Session],
-    tenant_id: int,
+    submit: Callable[[list[str]], list[int]],
     zoo: list[ZooModel],
     route: Callable[..., list[int]],
 ) -> list[int]:
     """Two requests served by the cheapest model."""
-    with sessions.begin() as session:
-        _, ids = create_job(session, tenant_id, ["first", "second"], "cli")
+    ids = submit(["first", "second"])
     route(ids, zoo[0].id)
     return ids
 
@@ -126,11 +123,11 @@ def test_recompute_counts_only_served_answers(
 def test_feedback_streams_in_bounded_batches(
     sessions: sessionmaker[Session],
     tenant_id: int,
+    submit: Callable[[list[str]], list[int]],
     zoo: list[ZooModel],
     route: Callable[..., list[int]],
 ) -> None:
-    with sessions.begin() as session:
-        _, ids = create_job(session, tenant_id, [f"prompt {i}" for i in range(9)], "cli")
+    ids = submit([f"prompt {i}" for i in range(9)])
     route(ids, zoo[2].id, explored=True)
     ratings = [Rating(r, m.id, (r + m.position) % 2 == 0) for r in ids for m in zoo]
     with sessions.begin() as session:

@@ -9,7 +9,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.inference import ModelAnswer, mark_done, mark_failed, record_responses
-from db.jobs import create_job
 from db.models import Request, Response, ZooModel
 
 
@@ -27,14 +26,12 @@ def _answer(request_id: int, model_id: int, text: str = "42") -> ModelAnswer:
 
 @pytest.fixture
 def routed_ids(
-    sessions: sessionmaker[Session],
-    tenant_id: int,
+    submit: Callable[[list[str]], list[int]],
     zoo: list[ZooModel],
     route: Callable[..., list[int]],
 ) -> list[int]:
     """Three requests routed to the middle model."""
-    with sessions.begin() as session:
-        _, ids = create_job(session, tenant_id, ["a", "b", "c"], "cli")
+    ids = submit(["a", "b", "c"])
     route(ids, zoo[1].id)
     return ids
 
@@ -113,9 +110,11 @@ def test_final_states_are_never_left(
     assert _statuses(sessions, routed_ids) == [("done", None), ("failed", "boom"), ("routed", None)]
 
 
-def test_queued_requests_can_fail(sessions: sessionmaker[Session], tenant_id: int) -> None:
+def test_queued_requests_can_fail(
+    sessions: sessionmaker[Session], submit: Callable[[list[str]], list[int]]
+) -> None:
+    ids = submit(["unroutable"])
     with sessions.begin() as session:
-        _, ids = create_job(session, tenant_id, ["unroutable"], "cli")
         assert mark_failed(session, ids, "no model can serve this") == ids
         assert mark_done(session, ids) == []
     assert _statuses(sessions, ids) == [("failed", "no model can serve this")]

@@ -11,21 +11,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.errors import InvalidValue
 from db.inference import mark_failed
-from db.jobs import create_job
 from db.models import Request, ZooModel, utcnow
 from db.reconciler import stuck_requests
 
 
 def test_stuck_requests(
     sessions: sessionmaker[Session],
-    tenant_id: int,
+    submit: Callable[[list[str]], list[int]],
     zoo: list[ZooModel],
     route: Callable[..., list[int]],
 ) -> None:
-    with sessions.begin() as session:
-        _, (queued, routed, failed, fresh) = create_job(
-            session, tenant_id, ["a", "b", "c", "d"], "cli"
-        )
+    queued, routed, failed, fresh = submit(["a", "b", "c", "d"])
     route([routed], zoo[0].id)
     with sessions.begin() as session:
         mark_failed(session, [failed], "gone")
@@ -46,12 +42,12 @@ def test_stuck_requests(
 
 def test_updates_refresh_updated_at(
     sessions: sessionmaker[Session],
-    tenant_id: int,
+    submit: Callable[[list[str]], list[int]],
     zoo: list[ZooModel],
     route: Callable[..., list[int]],
 ) -> None:
+    ids = submit(["a"])
     with sessions.begin() as session:
-        _, ids = create_job(session, tenant_id, ["a"], "cli")
         session.execute(update(Request).values(updated_at=utcnow() - dt.timedelta(hours=1)))
     route(ids, zoo[0].id)  # claiming and routing touch the row
     with sessions.begin() as session:

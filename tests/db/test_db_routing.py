@@ -10,7 +10,6 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.jobs import create_job
 from db.models import Request, RoutingDecision, ZooModel
 from db.routing import Decision, claim_queued, record_decisions
 
@@ -29,10 +28,9 @@ def _decision(request: Request, model_id: int, **overrides: object) -> Decision:
 
 
 def test_claim_route_then_claim_again_finds_nothing(
-    sessions: sessionmaker[Session], tenant_id: int, zoo: list[ZooModel]
+    sessions: sessionmaker[Session], submit: Callable[[list[str]], list[int]], zoo: list[ZooModel]
 ) -> None:
-    with sessions.begin() as session:
-        _, ids = create_job(session, tenant_id, ["a", "b", "c"], "cli")
+    ids = submit(["a", "b", "c"])
     with sessions.begin() as session:
         claimed = claim_queued(session, list(reversed(ids)))
         assert [r.id for r in claimed] == ids
@@ -55,10 +53,10 @@ def test_claim_ignores_unknown_and_empty(sessions: sessionmaker[Session]) -> Non
 
 
 def test_first_decision_wins(
-    sessions: sessionmaker[Session], tenant_id: int, zoo: list[ZooModel]
+    sessions: sessionmaker[Session], submit: Callable[[list[str]], list[int]], zoo: list[ZooModel]
 ) -> None:
+    (request_id,) = submit(["a"])
     with sessions.begin() as session:
-        _, (request_id,) = create_job(session, tenant_id, ["a"], "cli")
         (request,) = claim_queued(session, [request_id])
         probabilities = np.array([0.1, 0.5, 0.8])  # what the router has in hand
         first = _decision(
@@ -79,11 +77,10 @@ def test_first_decision_wins(
 
 def test_concurrent_redelivery_routes_each_request_once(
     sessions: sessionmaker[Session],
-    tenant_id: int,
+    submit: Callable[[list[str]], list[int]],
     zoo: list[ZooModel],
 ) -> None:
-    with sessions.begin() as session:
-        _, ids = create_job(session, tenant_id, [f"p{i}" for i in range(200)], "cli")
+    ids = submit([f"p{i}" for i in range(200)])
     start = threading.Barrier(4)
 
     def router(worker: int) -> list[int]:
@@ -103,11 +100,9 @@ def test_concurrent_redelivery_routes_each_request_once(
 
 def test_route_fixture_matches_the_flow(
     route: Callable[..., list[int]],
-    sessions: sessionmaker[Session],
-    tenant_id: int,
+    submit: Callable[[list[str]], list[int]],
     zoo: list[ZooModel],
 ) -> None:
-    with sessions.begin() as session:
-        _, ids = create_job(session, tenant_id, ["a", "b"], "cli")
+    ids = submit(["a", "b"])
     assert route(ids, zoo[0].id) == ids
     assert route(ids, zoo[0].id) == []
