@@ -119,7 +119,10 @@ def load_csv(path: str | Path) -> ZooData:
                     label_row.append(int(raw))
                 labels.append(label_row)
                 costs.append(
-                    [_number(row[column[ENERGY_PREFIX + m]], line, ENERGY_PREFIX + m) for m in models]
+                    [
+                        _number(row[column[ENERGY_PREFIX + m]], line, ENERGY_PREFIX + m)
+                        for m in models
+                    ]
                 )
                 latencies.append(
                     [

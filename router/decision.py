@@ -1,0 +1,27 @@
+"""What the router decided for one request: the record both the live router and replay keep."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["Decision"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the router does with one request.
+
+    served: the model whose answer the user receives; queried: every model called (all of
+    them when exploring, so the predictor gets a full label vector); probabilities: the
+    predicted satisfaction of each model the decision was based on; queue: the virtual queue
+    it was taken at.
+    """
+
+    served: int
+    queried: tuple[int, ...]
+    explored: bool
+    probabilities: npt.NDArray[np.float64]
+    queue: float

@@ -1,0 +1,127 @@
+"""Prompt featurisation without a downloaded model: hashed character n-grams.
+
+Character 3- to 5-grams of the lower-cased UTF-8 bytes catch words, stems and punctuation in
+any language and need no vocabulary. They are hashed with a polynomial rolling hash computed
+by numpy over a whole batch at once, so featurising is a handful of vector operations rather
+than a Python loop over n-grams, and the hash is stable across processes (unlike `hash()`),
+which a serialised predictor needs. A learned embedding can replace this by implementing
+`Featuriser`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["Featuriser", "HashedNgrams", "SparseBatch"]
+
+_PRIME = np.uint64(1099511628211)
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+_SHIFT = np.uint64(29)
+
+
+@dataclass(frozen=True)
+class SparseBatch:
+    """Rows of a sparse matrix in CSR form: row r is indices/values[indptr[r]:indptr[r+1]]."""
+
+    indptr: npt.NDArray[np.int64]
+    indices: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float64]
+    n_features: int
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.indptr) - 1
+
+    def row(self, r: int) -> SparseBatch:
+        start, stop = self.indptr[r], self.indptr[r + 1]
+        return SparseBatch(
+            indptr=np.array([0, stop - start], dtype=np.int64),
+            indices=self.indices[start:stop],
+            values=self.values[start:stop],
+            n_features=self.n_features,
+        )
+
+    def rows(self, selection: npt.NDArray[np.int64]) -> SparseBatch:
+        """The sub-batch of the given rows, in the given order."""
+        starts, stops = self.indptr[selection], self.indptr[selection + 1]
+        lengths = stops - starts
+        indptr = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+        take = np.repeat(starts - indptr[:-1], lengths) + np.arange(indptr[-1])
+        return SparseBatch(indptr, self.indices[take], self.values[take], self.n_features)
+
+    def row_ids(self) -> npt.NDArray[np.int64]:
+        """The row of every stored entry."""
+        return np.repeat(np.arange(self.n_rows), np.diff(self.indptr))
+
+
+class Featuriser(Protocol):
+    """Turns prompts into sparse feature rows; the predictor only sees this interface."""
+
+    @property
+    def n_features(self) -> int: ...
+
+    def featurise(self, prompts: Sequence[str]) -> SparseBatch: ...
+
+
+@dataclass(frozen=True)
+class HashedNgrams:
+    """Hashed character n-grams, L2-normalised term frequencies per prompt."""
+
+    n_features: int = 1 << 16
+    min_n: int = 3
+    max_n: int = 5
+    max_prompt_bytes: int = 4096
+
+    def __post_init__(self) -> None:
+        if self.n_features & (self.n_features - 1):
+            raise ValueError("n_features must be a power of two")
+
+    def featurise(self, prompts: Sequence[str]) -> SparseBatch:
+        encoded = [
+            b" " + p.lower().encode("utf-8", "replace")[: self.max_prompt_bytes] + b" "
+            for p in prompts
+        ]
+        n_docs = len(encoded)
+        data = np.frombuffer(b"".join(encoded), dtype=np.uint8).astype(np.uint64)
+        bucket_mask = np.uint64(self.n_features - 1)
+        if n_docs > 1:
+            lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=n_docs)
+            ends = np.cumsum(lengths)
+            doc_of_byte = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
+        keys = []
+        h = np.zeros(len(data), dtype=np.uint64)
+        for n in range(1, self.max_n + 1):
+            count = len(data) - n + 1
+            if count <= 0:
+                break
+            # Rolling: the hash of the n-gram at i extends the (n-1)-gram hash at i.
+            h = h[:count] * _PRIME + data[n - 1 : n - 1 + count]
+            if n < self.min_n:
+                continue
+            bucket = (((h + np.uint64(n)) * _MIX) >> _SHIFT) & bucket_mask
+            if n_docs > 1:
+                start_doc = doc_of_byte[:count]
+                inside = np.arange(n, count + n) <= ends[start_doc]
+                bucket = (start_doc[inside].astype(np.uint64) << np.uint64(32)) | bucket[inside]
+            keys.append(bucket)
+        if keys:
+            unique, counts = np.unique(np.concatenate(keys), return_counts=True)
+        else:
+            unique, counts = np.zeros(0, np.uint64), np.zeros(0, np.int64)
+        docs = (unique >> np.uint64(32)).astype(np.int64)
+        values = counts.astype(np.float64)
+        norms = np.sqrt(np.bincount(docs, weights=values * values, minlength=n_docs))
+        values /= norms[docs]
+        indptr = np.zeros(n_docs + 1, dtype=np.int64)
+        np.cumsum(np.bincount(docs, minlength=n_docs), out=indptr[1:])
+        return SparseBatch(
+            indptr=indptr,
+            indices=(unique & bucket_mask).astype(np.int64),
+            values=values,
+            n_features=self.n_features,
+        )
