@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -58,7 +58,7 @@ class PolicyContext:
 
     n_models: int
     alpha: float
-    messplus: MessPlusSettings = MessPlusSettings()
+    messplus: MessPlusSettings = field(default_factory=MessPlusSettings)
     cost_prior: npt.NDArray[np.float64] | None = None
     data: ZooData | None = None
 
@@ -69,7 +69,9 @@ class Policy(ABC):
     @abstractmethod
     def route(self, request: Request, rng: np.random.Generator) -> Decision: ...
 
-    def observe(self, request: Request, decision: Decision, outcome: Outcome) -> None:
+    def observe(  # noqa: B027 - learning is optional; most baselines learn nothing
+        self, request: Request, decision: Decision, outcome: Outcome
+    ) -> None:
         """Learn from an answered request; the default policy learns nothing."""
 
     @property
