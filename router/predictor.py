@@ -77,7 +77,7 @@ class SatisfactionPredictor:
 
     n_models: int
     featuriser: HashedNgrams = field(default_factory=HashedNgrams)
-    learning_rate: float = 0.5
+    learning_rate: float = 0.2
     prior_strength: float = 2.0
     text_weights: npt.NDArray[np.float64] = field(init=False)
     grad_sq: npt.NDArray[np.float64] = field(init=False)
