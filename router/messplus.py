@@ -86,7 +86,10 @@ def decide_chunk(
     explore_p = exploration_probability(t, settings.c)
     # Explore iff the coin's normal draw falls below the p-quantile (probability p exactly).
     thresholds = np.array(
-        [_NORMAL.inv_cdf(p) if p < 1 else np.inf for p in np.atleast_1d(explore_p)]
+        [
+            np.inf if p >= 1 else -np.inf if p <= 0 else _NORMAL.inv_cdf(p)
+            for p in np.atleast_1d(explore_p)
+        ]
     )
     explored = draws[:, 0] < thresholds
     a, b = predictor.posterior()
