@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["DatasetError", "ZooData", "load_csv"]
+__all__ = ["DatasetError", "ZooData", "load_csv", "write_csv"]
 
 LABEL_PREFIX = "label_"
 ENERGY_PREFIX = "energy_consumption_"
@@ -146,3 +146,18 @@ def load_csv(path: str | Path) -> ZooData:
         cost=np.asarray(costs, dtype=np.float64),
         latency_s=np.asarray(latencies, dtype=np.float64),
     )
+
+
+def write_csv(data: ZooData, path: str | Path) -> None:
+    """Write zoo data in the format load_csv reads (used for synthetic zoos and tests)."""
+    header = ["doc_id", "input_text", "benchmark_name"]
+    for model in data.models:
+        header += [LABEL_PREFIX + model, ENERGY_PREFIX + model, LATENCY_PREFIX + model]
+    with Path(path).open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for i, prompt in enumerate(data.prompts):
+            row: list[object] = [i, prompt, data.name]
+            for m in range(data.n_models):
+                row += [int(data.satisfied[i, m]), data.cost[i, m], data.latency_s[i, m]]
+            writer.writerow(row)

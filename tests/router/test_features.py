@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from router.features import HashedNgrams
+
+
+def test_rows_are_unit_norm_and_stable_across_calls() -> None:
+    featuriser = HashedNgrams(n_features=1 << 12)
+    batch = featuriser.featurise(["Which planet is largest?", "ok", ""])
+    assert batch.n_rows == 3
+    for r in range(2):
+        row = batch.row(r)
+        assert np.isclose(np.sum(row.values**2), 1.0)
+        assert np.all((row.indices >= 0) & (row.indices < 1 << 12))
+    assert batch.row(2).indices.size == 0  # too short for any 3-gram: no features, no NaN
+    again = featuriser.featurise(["Which planet is largest?"])
+    np.testing.assert_array_equal(again.indices, batch.row(0).indices)
+
+
+def test_batch_equals_one_by_one() -> None:
+    featuriser = HashedNgrams()
+    prompts = ["alpha beta", "gamma", "Ünïcödé text — ok", "alpha beta"]
+    batch = featuriser.featurise(prompts)
+    for r, prompt in enumerate(prompts):
+        single = featuriser.featurise([prompt])
+        np.testing.assert_array_equal(single.indices, batch.row(r).indices)
+        np.testing.assert_allclose(single.values, batch.row(r).values)
+
+
+def test_case_insensitive_and_bounded() -> None:
+    featuriser = HashedNgrams(max_prompt_bytes=64)
+    a = featuriser.featurise(["HELLO world " * 100])
+    b = featuriser.featurise(["hello WORLD " * 100])
+    np.testing.assert_array_equal(a.indices, b.indices)
+    assert a.indices.size < 64 * 3
+
+
+def test_rows_selects_in_order() -> None:
+    batch = HashedNgrams().featurise(["one", "two two", "three"])
+    picked = batch.rows(np.array([2, 0]))
+    np.testing.assert_array_equal(picked.row(0).indices, batch.row(2).indices)
+    np.testing.assert_array_equal(picked.row(1).indices, batch.row(0).indices)
+
+
+def test_n_features_must_be_power_of_two() -> None:
+    with pytest.raises(ValueError, match="power of two"):
+        HashedNgrams(n_features=1000)

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from router.predictor import PredictorError, SatisfactionPredictor
+from router.synthetic import SyntheticZoo
+
+
+def _trained(zoo: SyntheticZoo, n_train: int, full: bool = True) -> SatisfactionPredictor:
+    predictor = SatisfactionPredictor(zoo.data.n_models)
+    x = predictor.featuriser.featurise(zoo.data.prompts[:n_train])
+    known = np.ones((n_train, zoo.data.n_models), dtype=bool)
+    if not full:  # feedback on one served answer per request only
+        known[:] = False
+        known[np.arange(n_train), np.arange(n_train) % zoo.data.n_models] = True
+    predictor.observe(x, zoo.data.satisfied[:n_train], known)
+    return predictor
+
+
+def _calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(p, edges) - 1, 0, bins - 1)
+    error = 0.0
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            error += mask.mean() * abs(p[mask].mean() - y[mask].mean())
+    return error
+
+
+def _log_loss(p: np.ndarray, y: np.ndarray) -> float:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
+
+
+@pytest.mark.parametrize("full", [True, False], ids=["explored", "served-only"])
+def test_calibrated_and_reads_the_prompt(zoo: SyntheticZoo, full: bool) -> None:
+    predictor = _trained(zoo, 2000, full)
+    p = predictor.predict(list(zoo.data.prompts[2000:]))
+    y = zoo.data.satisfied[2000:].astype(float)
+    truth = zoo.probability[2000:]
+    for m in range(zoo.data.n_models):
+        # ECE over 1,000 held-out labels has a sampling noise of about 0.03 by itself.
+        assert _calibration_error(p[:, m], y[:, m]) < 0.08
+        base = np.full(len(y), y[:, m].mean())
+        # The synthetic prompts carry their topic's difficulty: the text layer must use it.
+        assert _log_loss(p[:, m], y[:, m]) < _log_loss(base, y[:, m]) - 0.02
+        assert np.corrcoef(p[:, m], truth[:, m])[0, 1] > 0.6
+    assert np.all(predictor.text_weight() > 0.9)
+
+
+def test_falls_back_to_base_rates_when_prompts_carry_no_signal() -> None:
+    rng = np.random.default_rng(3)
+    prompts = [f"question {rng.integers(1_000_000)} about things" for _ in range(3000)]
+    truth = np.array([0.3, 0.6, 0.8])
+    labels = (rng.random((3000, 3)) < truth).astype(np.int8)
+    predictor = SatisfactionPredictor(3)
+    x = predictor.featuriser.featurise(prompts)
+    predictor.observe(x, labels, np.ones_like(labels, dtype=bool))
+    p = predictor.predict(prompts[:200])
+    np.testing.assert_allclose(p.mean(axis=0), truth, atol=0.04)
+    assert p.std(axis=0).max() < 0.05
+
+
+def test_unknown_entries_teach_nothing() -> None:
+    predictor = SatisfactionPredictor(3)
+    x = predictor.featuriser.featurise(["a prompt of some length"])
+    predictor.observe(x, np.array([[1, 0, 1]]), np.array([[False, True, False]]))
+    np.testing.assert_array_equal(predictor.trials, [0, 1, 0])
+    np.testing.assert_array_equal(predictor.successes, [0, 0, 0])
+
+
+def test_probabilities_in_unit_interval(zoo: SyntheticZoo) -> None:
+    predictor = _trained(zoo, 500)
+    p = predictor.predict([*zoo.data.prompts[:300], "", "x" * 10_000])
+    assert np.all((p > 0) & (p < 1))
+
+
+def test_serialisation_round_trip(zoo: SyntheticZoo) -> None:
+    predictor = _trained(zoo, 300)
+    blob = predictor.to_bytes()
+    assert json.loads(blob)["format"] == "messplus-predictor"
+    loaded = SatisfactionPredictor.from_bytes(blob)
+    prompts = list(zoo.data.prompts[300:400])
+    np.testing.assert_array_equal(loaded.predict(prompts), predictor.predict(prompts))
+    assert loaded.to_bytes() == blob
+
+
+@pytest.mark.parametrize(
+    ("blob", "message"),
+    [
+        (b"\x80\x04pickle", "not JSON"),
+        (b"[]", "not a messplus predictor"),
+        (b'{"format": "messplus-predictor", "version": 99}', "version 99"),
+        (b'{"format": "messplus-predictor", "version": 1}', "cannot load"),
+    ],
+)
+def test_bad_blobs_are_rejected_with_a_reason(blob: bytes, message: str) -> None:
+    with pytest.raises(PredictorError, match=message):
+        SatisfactionPredictor.from_bytes(blob)
+
+
+def test_mismatched_array_shape_is_rejected(zoo: SyntheticZoo) -> None:
+    document = json.loads(_trained(zoo, 10).to_bytes())
+    document["n_models"] = 4
+    with pytest.raises(PredictorError, match="shape"):
+        SatisfactionPredictor.from_bytes(json.dumps(document).encode())
