@@ -1,1 +1,2 @@
-"""The thin shell around router/ and db/: the Celery app, its tasks, the Triton adapter and the CLI."""
+"""The thin shell around router/ and db/: the Celery app, its tasks, the Triton adapter and
+the command line client."""
