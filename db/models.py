@@ -39,6 +39,7 @@ __all__ = [
     "DeadLetter",
     "Feedback",
     "Job",
+    "ModelStats",
     "PredictorVersion",
     "Request",
     "RequestStatus",
@@ -283,6 +284,24 @@ class SlaState(Base):
     rated_count: Mapped[Counter]
     satisfied_count: Mapped[Counter]
     updated_at: Mapped[UpdatedAt]
+
+
+class ModelStats(Base):
+    """What the zoo has shown so far, per model: ratings and charged cost.
+
+    The router's fast-learning layer. Feedback workers add every rating (served answers
+    and explored ones) and model workers every newly charged cost, with increments computed
+    in SQL, so router workers read each model's accuracy posterior and mean cost per chunk
+    without scanning feedback or responses.
+    """
+
+    __tablename__ = "model_stats"
+
+    model_id: Mapped[int] = mapped_column(ForeignKey("zoo_models.id"), primary_key=True)
+    successes: Mapped[Counter]
+    trials: Mapped[Counter]
+    cost_total: Mapped[float] = mapped_column(default=0.0)
+    cost_count: Mapped[Counter]
 
 
 class DeadLetter(Base):
