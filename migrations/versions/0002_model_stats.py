@@ -24,7 +24,7 @@ def upgrade() -> None:
         sa.Column("model_id", sa.Integer(), nullable=False),
         sa.Column("successes", sa.BigInteger(), nullable=False),
         sa.Column("trials", sa.BigInteger(), nullable=False),
-        sa.Column("cost_total", sa.Float(), nullable=False),
+        sa.Column("cost_total", sa.Double(), nullable=False),
         sa.Column("cost_count", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
             ["model_id"], ["zoo_models.id"], name=op.f("fk_model_stats_model_id_zoo_models")
