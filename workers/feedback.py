@@ -1,0 +1,112 @@
+"""The feedback stage: store ratings and move each tenant's SLA state and the zoo's stats.
+
+A rating of the answer a user was served advances the tenant's virtual queue,
+Q <- max(0, Q + alpha - s); a changed rating applies the correction (s_old - s_new) as
+one more queue step, so the queue ends where re-rating would have left it, up to the floor
+at zero. Every rating, served or explored, teaches the router's base layer (model_stats).
+Duplicates change nothing. Ratings naming an unknown request or model are returned, not
+stored, so the rest of a chunk is never lost because of one bad line.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.feedback import FeedbackOutcome, Rating, upsert_feedback
+from db.model_stats import add_ratings
+from db.models import Request, Tenant, ZooModel
+from db.sla import apply_sla_update
+from workers.messages import RatingMessage
+
+__all__ = ["FeedbackSummary", "store_ratings"]
+
+
+@dataclass
+class FeedbackSummary:
+    """What storing a chunk of ratings did."""
+
+    new: int = 0
+    changed: int = 0
+    duplicate: int = 0
+    rejected: list[tuple[RatingMessage, str]] = field(default_factory=list)
+
+
+def _resolve(
+    session: Session, messages: Sequence[RatingMessage]
+) -> tuple[dict[int, list[Rating]], list[tuple[RatingMessage, str]]]:
+    """Ratings grouped by tenant, and the messages that cannot be stored with the reason."""
+    ids = sorted({m.request_id for m in messages})
+    requests = {
+        row.id: (row.tenant_id, row.served_model_id)
+        for row in session.execute(
+            select(Request.id, Request.tenant_id, Request.served_model_id).where(
+                Request.id.in_(ids)
+            )
+        )
+    }
+    model_ids = dict(session.execute(select(ZooModel.name, ZooModel.id)).all())
+    by_tenant: dict[int, list[Rating]] = defaultdict(list)
+    rejected: list[tuple[RatingMessage, str]] = []
+    for message in messages:
+        if message.request_id not in requests:
+            rejected.append((message, f"unknown request {message.request_id}"))
+            continue
+        tenant_id, served_model_id = requests[message.request_id]
+        if message.model is None:
+            if served_model_id is None:
+                rejected.append((message, f"request {message.request_id} is not routed yet"))
+                continue
+            model_id = served_model_id
+        elif message.model in model_ids:
+            model_id = model_ids[message.model]
+        else:
+            rejected.append((message, f"unknown model {message.model!r}"))
+            continue
+        by_tenant[tenant_id].append(Rating(message.request_id, model_id, message.satisfied))
+    return by_tenant, rejected
+
+
+def store_ratings(
+    sessions: sessionmaker[Session], messages: Sequence[RatingMessage]
+) -> FeedbackSummary:
+    """Store ratings, then update SLA states and model stats in the same transaction."""
+    summary = FeedbackSummary()
+    with sessions.begin() as session:
+        by_tenant, summary.rejected = _resolve(session, messages)
+        stats: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+        for tenant_id in sorted(by_tenant):
+            alpha = session.scalar(select(Tenant.alpha).where(Tenant.id == tenant_id))
+            assert alpha is not None
+            deltas: list[float] = []
+            rated = satisfied = 0
+            for result in upsert_feedback(session, tenant_id, by_tenant[tenant_id]):
+                s = int(result.rating.satisfied)
+                tally = stats[result.rating.model_id]
+                if result.outcome is FeedbackOutcome.NEW:
+                    summary.new += 1
+                    tally[0] += s
+                    tally[1] += 1
+                    if result.served:
+                        deltas.append(alpha - s)
+                        rated += 1
+                        satisfied += s
+                elif result.outcome is FeedbackOutcome.CHANGED:
+                    summary.changed += 1
+                    previous = int(bool(result.previous))
+                    tally[0] += s - previous
+                    if result.served:
+                        deltas.append(float(previous - s))
+                        satisfied += s - previous
+                else:
+                    summary.duplicate += 1
+            if deltas or rated:
+                apply_sla_update(
+                    session, tenant_id, queue_deltas=deltas, rated=rated, satisfied=satisfied
+                )
+        add_ratings(session, {m: (t[0], t[1]) for m, t in stats.items()})
+    return summary

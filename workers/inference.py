@@ -1,0 +1,106 @@
+"""The model stage: answer a chunk of routed requests with one zoo model on Triton.
+
+The prompts are read, sent to Triton in one batched call outside any transaction, and the
+answers stored afterwards: inserted once per (request, model), so a redelivered chunk
+stores and charges nothing twice, and a request completes when the answer it is served is
+stored. A model that fails only fails the requests it serves; for requests it answers as
+an explored extra, its label is simply missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.inference import ModelAnswer, mark_done, mark_failed, record_responses
+from db.model_stats import add_costs
+from db.models import Request, RequestStatus, Response, ZooModel
+from db.zoo import get_model_by_name
+from workers.triton_client import Completion, InferenceClient
+
+__all__ = ["InferOutcome", "answer_chunk", "fail_served"]
+
+
+@dataclass(frozen=True)
+class InferOutcome:
+    """What one inference chunk did."""
+
+    answered: int
+    charged: int
+    done: int
+
+
+def _pending(session: Session, model: ZooModel, request_ids: Sequence[int]) -> list[Request]:
+    """Requests of the chunk still waiting for this model's answer, in id order."""
+    answered = exists().where(Response.request_id == Request.id, Response.model_id == model.id)
+    return list(
+        session.scalars(
+            select(Request)
+            .where(
+                Request.id.in_(request_ids),
+                Request.status.in_((RequestStatus.ROUTED.value, RequestStatus.DONE.value)),
+                ~answered,
+            )
+            .order_by(Request.id)
+        )
+    )
+
+
+def _cost(model: ZooModel, completion: Completion) -> float:
+    """The zoo's own measured cost when it reports one, else the model's price table."""
+    if completion.cost is not None:
+        return completion.cost
+    return model.cost_per_request + model.cost_per_token * completion.tokens
+
+
+def answer_chunk(
+    sessions: sessionmaker[Session],
+    client: InferenceClient,
+    model_name: str,
+    request_ids: Sequence[int],
+    max_tokens: int,
+) -> InferOutcome:
+    """Answer the chunk's pending requests with model_name; raises InferenceError on failure."""
+    with sessions.begin() as session:
+        model = get_model_by_name(session, model_name)
+        pending = [(r.id, r.prompt) for r in _pending(session, model, request_ids)]
+        model_id, triton_name = model.id, model.triton_model_name
+        session.expunge(model)
+    if not pending:
+        return InferOutcome(0, 0, 0)
+    completions = client.generate(triton_name, [prompt for _, prompt in pending], max_tokens)
+    answers = [
+        ModelAnswer(
+            request_id=request_id,
+            model_id=model_id,
+            text=completion.text,
+            tokens=completion.tokens,
+            latency_s=completion.latency_s,
+            cost=_cost(model, completion),
+            would_satisfy=completion.would_satisfy,
+        )
+        for (request_id, _), completion in zip(pending, completions, strict=True)
+    ]
+    with sessions.begin() as session:
+        new = record_responses(session, answers)
+        charged = [a.cost for a in answers if (a.request_id, a.model_id) in new]
+        add_costs(session, {model_id: (sum(charged), len(charged))} if charged else {})
+        done = mark_done(session, [request_id for request_id, _ in pending])
+    return InferOutcome(len(answers), len(charged), len(done))
+
+
+def fail_served(
+    sessions: sessionmaker[Session], model_name: str, request_ids: Sequence[int], reason: str
+) -> list[int]:
+    """Fail the chunk's unfinished requests that this model was to serve; returns them."""
+    with sessions.begin() as session:
+        model = get_model_by_name(session, model_name)
+        served = session.scalars(
+            select(Request.id).where(
+                Request.id.in_(request_ids), Request.served_model_id == model.id
+            )
+        ).all()
+        return mark_failed(session, list(served), f"{model_name}: {reason}")

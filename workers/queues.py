@@ -1,0 +1,14 @@
+"""Every queue name, in one place: producers and consumers import these, never spell them."""
+
+from __future__ import annotations
+
+__all__ = ["FEEDBACK", "ROUTE", "TRAIN", "model_queue"]
+
+ROUTE = "route"
+FEEDBACK = "feedback"
+TRAIN = "train"
+
+
+def model_queue(model_name: str) -> str:
+    """The queue a zoo model's workers consume: one per model, so each scales on its own."""
+    return f"model.{model_name}"

@@ -1,0 +1,156 @@
+"""The router stage: decide a chunk of queued requests with MESS+ and record the decisions.
+
+Ids in, state from the database: the chunk's requests are claimed (a redelivered chunk
+finds nothing left to claim), each tenant's SLA row is locked while its requests are
+decided (so concurrent routers never decide on the same queue value and counter), and the
+decisions are stored in the same transaction. What to send to which model queue is
+returned, to be published after the commit; if the process dies in between, the requests
+stay 'routed' without an answer and the reconciler re-publishes them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.model_stats import ModelTally, read_model_stats
+from db.models import Request, ZooModel
+from db.predictors import active_version, active_version_id
+from db.routing import Decision as StoredDecision
+from db.routing import claim_queued, record_decisions
+from db.sla import lock_sla_state
+from db.tenants import get_tenant
+from db.zoo import list_models
+from router.costs import CostEstimator
+from router.messplus import MessPlusSettings, decide_chunk, draws_for
+from router.predictor import SatisfactionPredictor
+
+__all__ = ["PredictorCache", "route_chunk", "tenant_settings"]
+
+
+@dataclass
+class PredictorCache:
+    """The active predictor version, loaded once and reloaded when a newer one is active.
+
+    Checking costs one indexed query per chunk; a router switches to a new version on its
+    next chunk without a restart, and a chunk is always decided by exactly one version.
+    """
+
+    version_id: int | None = None
+    predictor: SatisfactionPredictor | None = None
+    n_models: int = 0
+    loads: int = field(default=0)
+
+    def get(self, session: Session, n_models: int) -> tuple[int | None, SatisfactionPredictor]:
+        current = active_version_id(session)
+        stale = self.predictor is None or current != self.version_id
+        if stale or n_models != self.n_models:
+            version = active_version(session) if current is not None else None
+            loaded = None
+            if version is not None:
+                loaded = SatisfactionPredictor.from_bytes(version.blob)
+            if loaded is None or loaded.n_models != n_models:
+                # No version yet, or one trained for another zoo: start from base rates.
+                loaded, current = SatisfactionPredictor(n_models), None
+            self.version_id, self.predictor, self.n_models = current, loaded, n_models
+            self.loads += 1
+        assert self.predictor is not None
+        return self.version_id, self.predictor
+
+
+def tenant_settings(raw: dict[str, object]) -> MessPlusSettings:
+    """A tenant's router knobs; stored settings name MessPlusSettings fields only."""
+    return MessPlusSettings(**raw)  # type: ignore[arg-type]
+
+
+def _live_counts(
+    predictor: SatisfactionPredictor, models: Sequence[ZooModel], stats: dict[int, ModelTally]
+) -> None:
+    """Put the zoo's live rating counts into the predictor's base layer."""
+    predictor.successes = np.array(
+        [stats[m.id].successes if m.id in stats else 0 for m in models], dtype=np.float64
+    )
+    predictor.trials = np.array(
+        [stats[m.id].trials if m.id in stats else 0 for m in models], dtype=np.float64
+    )
+
+
+def _cost_estimate(models: Sequence[ZooModel], stats: dict[int, ModelTally]) -> np.ndarray:
+    """Mean charged cost per model; the price table stands in until a model has answered."""
+    prices = np.array([m.cost_per_request for m in models], dtype=np.float64)
+    estimator = CostEstimator(len(models), prior=prices if np.all(prices > 0) else None)
+    for i, model in enumerate(models):
+        tally = stats.get(model.id)
+        if tally is not None and tally.cost_count > 0:
+            estimator.totals[i] = tally.cost_total
+            estimator.counts[i] = tally.cost_count
+    return estimator.estimate()
+
+
+def route_chunk(
+    sessions: sessionmaker[Session],
+    request_ids: Sequence[int],
+    rng: np.random.Generator,
+    cache: PredictorCache,
+) -> dict[str, list[int]]:
+    """Decide the still-queued requests among request_ids; returns model name -> ids to send."""
+    publish: dict[str, list[int]] = defaultdict(list)
+    with sessions.begin() as session:
+        claimed = claim_queued(session, request_ids)
+        if not claimed:
+            return {}
+        models = [m for m in list_models(session) if m.enabled]
+        if not models:
+            raise RuntimeError("the zoo has no enabled model")
+        stats = read_model_stats(session)
+        version_id, predictor = cache.get(session, len(models))
+        _live_counts(predictor, models, stats)
+        cost = _cost_estimate(models, stats)
+        by_tenant: dict[int, list[Request]] = defaultdict(list)
+        for request in claimed:
+            by_tenant[request.tenant_id].append(request)
+        stored: list[StoredDecision] = []
+        for tenant_id in sorted(by_tenant):
+            requests = by_tenant[tenant_id]
+            tenant = get_tenant(session, tenant_id)
+            state = lock_sla_state(session, tenant_id)
+            x = predictor.featuriser.featurise([r.prompt for r in requests])
+            decisions = decide_chunk(
+                tenant_settings(tenant.settings),
+                tenant.alpha,
+                state.request_counter + 1,
+                state.virtual_queue,
+                predictor,
+                cost,
+                x,
+                draws_for(rng, len(requests), len(models)),
+            )
+            for offset, (request, decision) in enumerate(zip(requests, decisions, strict=True)):
+                stored.append(
+                    StoredDecision(
+                        request_id=request.id,
+                        tenant_id=tenant_id,
+                        t=state.request_counter + 1 + offset,
+                        probabilities=decision.probabilities,
+                        virtual_queue=decision.queue,
+                        explored=decision.explored,
+                        chosen_model_id=models[decision.served].id,
+                        predictor_version_id=version_id,
+                    )
+                )
+                for m in decision.queried:
+                    publish[models[m].name].append(request.id)
+            state.request_counter += len(requests)
+        record_decisions(session, stored)
+    return dict(publish)
+
+
+def prompts_of(session: Session, request_ids: Sequence[int]) -> dict[int, str]:
+    """Prompt text by request id (for workers that were handed ids only)."""
+    rows = session.execute(select(Request.id, Request.prompt).where(Request.id.in_(request_ids)))
+    return {request_id: prompt for request_id, prompt in rows}

@@ -1,0 +1,83 @@
+"""Configuration from MESSPLUS_* environment variables, validated once at start-up.
+
+Every variable has one documented default (see the README's configuration table); an
+unknown MESSPLUS_ variable is an error, so a typo never silently falls back to a default.
+Connection strings come only from here (and db.engine for the database URL).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+from db.engine import DATABASE_URL_ENV, database_url_from_env
+
+__all__ = ["PREFIX", "Settings", "SettingsError", "load_settings"]
+
+PREFIX = "MESSPLUS_"
+
+
+class SettingsError(ValueError):
+    """A MESSPLUS_ variable that is unknown or has an unusable value."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a worker or client process needs to know about its surroundings."""
+
+    database_url: str
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    triton_url: str = "grpc://127.0.0.1:8001"
+    chunk_size: int = 256
+    max_prompt_bytes: int = 16_384
+    max_file_bytes: int = 256 * 1024 * 1024
+    max_tokens: int = 256
+    infer_timeout_s: float = 60.0
+    infer_retries: int = 3
+    task_time_limit_s: float = 600.0
+    router_seed: int | None = None
+    log_json: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("chunk_size", "max_prompt_bytes", "max_file_bytes", "max_tokens"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{PREFIX}{name.upper()} must be >= 1")
+        if self.infer_retries < 0:
+            raise SettingsError(f"{PREFIX}INFER_RETRIES must be >= 0")
+        if not self.infer_timeout_s > 0 or not self.task_time_limit_s > 0:
+            raise SettingsError("timeouts must be > 0")
+
+
+def _convert(name: str, raw: str, kind: str) -> object:
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            if raw.lower() not in {"1", "0", "true", "false", "yes", "no"}:
+                raise ValueError(raw)
+            return raw.lower() in {"1", "true", "yes"}
+        if kind == "int | None":
+            return int(raw) if raw else None
+    except ValueError:
+        raise SettingsError(f"{PREFIX}{name.upper()}={raw!r} is not a valid {kind}") from None
+    return raw
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from the environment; raises SettingsError naming the offending variable."""
+    environ = os.environ if environ is None else environ
+    known = {f.name: str(f.type) for f in fields(Settings)}
+    values: dict[str, object] = {}
+    for key, raw in environ.items():
+        if not key.startswith(PREFIX):
+            continue
+        name = key[len(PREFIX) :].lower()
+        if name not in known:
+            raise SettingsError(f"unknown setting {key} (known: {', '.join(sorted(known))})")
+        if key != DATABASE_URL_ENV:
+            values[name] = _convert(name, raw, known[name])
+    values["database_url"] = database_url_from_env()
+    return Settings(**values)  # type: ignore[arg-type]

@@ -1,0 +1,108 @@
+"""The Celery tasks: parse the message, call the stage's plain function, publish, return.
+
+Every task is idempotent (see workers.routing, workers.inference, workers.feedback), so
+all are acknowledged late and redelivered if their worker dies. Transient database errors
+are retried with backoff; Triton being unavailable is retried a bounded number of times
+and then fails the requests with the reason; a message that can never be processed goes
+to the dead-letter table and is acknowledged, so the worker keeps consuming.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from celery import Task
+from celery.signals import worker_process_shutdown, worker_shutdown
+from sqlalchemy.exc import OperationalError
+
+from db.dead_letters import record_dead_letter
+from workers import runtime
+from workers.app import app
+from workers.errors import InferenceError, InferenceUnavailable
+from workers.feedback import store_ratings
+from workers.inference import answer_chunk, fail_served
+from workers.messages import FeedbackChunk, InferChunk, MessageError, RouteChunk
+from workers.publish import publish_infer
+from workers.routing import route_chunk
+
+__all__ = ["feedback", "infer", "route"]
+
+log = logging.getLogger(__name__)
+
+_TRANSIENT_DB = {
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": True,
+    "retry_backoff_max": 30,
+    "max_retries": 20,
+}
+
+
+def _dead_letter(queue: str, payload: object, reason: str) -> None:
+    log.warning("dead letter on %s: %s", queue, reason)
+    with runtime.sessions().begin() as session:
+        record_dead_letter(session, queue, json.dumps(payload, default=repr), reason)
+
+
+@app.task(name="messplus.route", **_TRANSIENT_DB)
+def route(payload: Any) -> int:
+    """Decide a chunk of requests and send each to its model queue(s)."""
+    try:
+        chunk = RouteChunk.parse(payload)
+    except MessageError as exc:
+        _dead_letter("route", payload, str(exc))
+        return 0
+    publish = route_chunk(
+        runtime.sessions(), chunk.request_ids, runtime.rng(), runtime.predictor_cache()
+    )
+    size = runtime.settings().chunk_size
+    return sum(publish_infer(model, ids, size) for model, ids in publish.items())
+
+
+@app.task(name="messplus.infer", bind=True, **_TRANSIENT_DB)
+def infer(self: Task, payload: Any) -> int:
+    """Answer a chunk with one model; bounded retries while Triton is unavailable."""
+    try:
+        chunk = InferChunk.parse(payload)
+    except MessageError as exc:
+        _dead_letter("infer", payload, str(exc))
+        return 0
+    settings = runtime.settings()
+    try:
+        outcome = answer_chunk(
+            runtime.sessions(),
+            runtime.inference_client(),
+            chunk.model,
+            chunk.request_ids,
+            settings.max_tokens,
+        )
+    except InferenceUnavailable as exc:
+        if self.request.retries < settings.infer_retries:
+            raise self.retry(exc=exc, countdown=min(30, 2**self.request.retries)) from exc
+        fail_served(runtime.sessions(), chunk.model, chunk.request_ids, f"unavailable: {exc}")
+        return 0
+    except InferenceError as exc:
+        fail_served(runtime.sessions(), chunk.model, chunk.request_ids, f"rejected: {exc}")
+        return 0
+    return outcome.done
+
+
+@app.task(name="messplus.feedback", **_TRANSIENT_DB)
+def feedback(payload: Any) -> int:
+    """Store ratings; each one that cannot be stored becomes a dead letter of its own."""
+    try:
+        chunk = FeedbackChunk.parse(payload)
+    except MessageError as exc:
+        _dead_letter("feedback", payload, str(exc))
+        return 0
+    summary = store_ratings(runtime.sessions(), chunk.ratings)
+    for rating, reason in summary.rejected:
+        _dead_letter("feedback", {"ratings": [rating.__dict__]}, reason)
+    return summary.new + summary.changed
+
+
+@worker_process_shutdown.connect
+@worker_shutdown.connect
+def _release(**_: object) -> None:
+    runtime.close()
