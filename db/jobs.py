@@ -17,7 +17,7 @@ from db.errors import InvalidValue, UnknownJob
 from db.models import Job, Request, RequestStatus, Response, ZooModel
 from db.tenants import get_tenant
 
-__all__ = ["JobProgress", "JobResult", "create_job", "job_progress", "job_results"]
+__all__ = ["JobProgress", "JobResult", "create_job", "job_progress", "job_results", "require_job"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +77,7 @@ def create_job(
 
 
 def job_progress(session: Session, job_id: str, tenant_id: int) -> JobProgress:
-    _require_job(session, job_id, tenant_id)
+    require_job(session, job_id, tenant_id)
     counts = dict(
         session.execute(
             select(Request.status, func.count())
@@ -90,7 +90,7 @@ def job_progress(session: Session, job_id: str, tenant_id: int) -> JobProgress:
 
 def job_results(session: Session, job_id: str, tenant_id: int) -> list[JobResult]:
     """Every request of the job in submission order, with the answer the user was served."""
-    _require_job(session, job_id, tenant_id)
+    require_job(session, job_id, tenant_id)
     total_cost = (
         select(Response.request_id, func.sum(Response.cost).label("cost"))
         .join(Request, Request.id == Response.request_id)
@@ -123,7 +123,8 @@ def job_results(session: Session, job_id: str, tenant_id: int) -> list[JobResult
     ]
 
 
-def _require_job(session: Session, job_id: str, tenant_id: int) -> None:
+def require_job(session: Session, job_id: str, tenant_id: int) -> None:
+    """Raise UnknownJob unless the job exists and belongs to the tenant (no existence leak)."""
     found = session.scalar(select(Job.id).where(Job.id == job_id, Job.tenant_id == tenant_id))
     if found is None:
         raise UnknownJob(job_id)
