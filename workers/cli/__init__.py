@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "workers.cli.replay",
     "workers.cli.zoo",
     "workers.cli.db",
+    "workers.cli.demo",
 )
 
 

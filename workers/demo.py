@@ -1,0 +1,142 @@
+"""The main job on the embedded default: one process, no Postgres, Redis or GPU.
+
+SQLite in a temporary folder, Celery's in-memory broker with a worker thread consuming
+every queue, and the local Triton zoo on the CPU: the very tasks and queries production
+runs, only the URLs differ. A batch of prompts is submitted, a simulated user rates the
+answers as they arrive, and a summary compares the SLA and the cost with always using the
+most capable model. Everything started is stopped and removed at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+__all__ = ["DemoResult", "run_demo"]
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    alpha: float
+    satisfaction: float
+    rated: int
+    cost: float
+    cost_unit: str
+    biggest_model_cost: float
+    served_by: dict[str, int]
+    explored: int
+    done: int
+    failed: int
+    seconds: float
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Point this process's settings at the embedded services, and restore them after."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_demo(
+    n_prompts: int = 300, alpha: float = 0.6, data_path: Path | None = None, timeout_s: float = 300
+) -> DemoResult:
+    from router.dataset import load_csv
+    from workers.zoo_server import load_zoo, start_zoo_process
+
+    data = load_csv(data_path) if data_path is not None else load_zoo(None)
+    workdir = Path(tempfile.mkdtemp(prefix="messplus-demo-"))
+    try:
+        print(f"starting the local Triton zoo ({data.n_models} models) ...", file=sys.stderr)
+        with (
+            start_zoo_process(data_path) as zoo,
+            _environment(
+                {
+                    "MESSPLUS_DATABASE_URL": f"sqlite:///{workdir / 'messplus.db'}",
+                    "MESSPLUS_BROKER_URL": "memory://",
+                    "MESSPLUS_TRITON_URL": zoo.grpc_url,
+                    "MESSPLUS_CHUNK_SIZE": "32",
+                }
+            ),
+        ):
+            return _run(data, n_prompts, alpha, timeout_s)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run(data, n_prompts: int, alpha: float, timeout_s: float) -> DemoResult:  # type: ignore[no-untyped-def]
+    from celery.contrib.testing.worker import start_worker
+
+    from db.jobs import create_job, job_progress
+    from db.migrate import upgrade
+    from db.reports import job_summary
+    from workers import queues, runtime
+    from workers.app import app
+    from workers.provision import add_tenant, register_zoo
+    from workers.publish import publish_feedback, publish_route
+    from workers.simulated_user import SimulatedUser
+
+    started = time.perf_counter()
+    runtime.close()  # forget anything cached from another configuration
+    settings = runtime.settings()
+    upgrade(settings.database_url)
+    sessions = runtime.sessions()
+    prompts = list(data.prompts[:n_prompts])
+    with sessions.begin() as session:
+        register_zoo(session, data)
+        tenant_id = add_tenant(session, "demo", alpha).id
+        job_id, request_ids = create_job(session, tenant_id, prompts, "demo")
+    all_queues = [queues.ROUTE, queues.FEEDBACK, *(queues.model_queue(m) for m in data.models)]
+    user = SimulatedUser(sessions)
+    with start_worker(
+        app, pool="solo", perform_ping_check=False, queues=all_queues, shutdown_timeout=30
+    ):
+        publish_route(request_ids, settings.chunk_size)
+        with tqdm(total=len(prompts), desc="requests done", unit="req", file=sys.stderr) as bar:
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                ratings = user.new_ratings()
+                if ratings:
+                    publish_feedback(ratings, settings.chunk_size)
+                with sessions.begin() as session:
+                    progress = job_progress(session, job_id, tenant_id)
+                bar.update(progress.done + progress.failed - bar.n)
+                if progress.finished and not ratings:
+                    with sessions.begin() as session:
+                        summary = job_summary(session, job_id, tenant_id)
+                    if summary.rated >= summary.done:
+                        break
+                time.sleep(0.2)
+            else:
+                raise TimeoutError(f"the demo did not finish within {timeout_s:.0f} s")
+    runtime.close()
+    biggest = float(data.cost[: len(prompts), -1].sum())
+    return DemoResult(
+        alpha=alpha,
+        satisfaction=summary.satisfaction,
+        rated=summary.rated,
+        cost=summary.cost,
+        cost_unit=data.cost_unit,
+        biggest_model_cost=biggest,
+        served_by=summary.served_by,
+        explored=summary.explored,
+        done=summary.done,
+        failed=summary.failed,
+        seconds=time.perf_counter() - started,
+    )
