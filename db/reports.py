@@ -36,9 +36,9 @@ def job_summary(session: Session, job_id: str, tenant_id: int) -> JobSummary:
     require_job(session, job_id, tenant_id)
     in_job = Request.job_id == job_id
     status = dict(
-        session.execute(select(Request.status, func.count()).where(in_job).group_by(Request.status))
-        .tuples()
-        .all()
+        session.execute(
+            select(Request.status, func.count()).where(in_job).group_by(Request.status)
+        ).all()
     )
     cost = session.scalar(
         select(func.coalesce(func.sum(Response.cost), 0.0))
@@ -57,9 +57,7 @@ def job_summary(session: Session, job_id: str, tenant_id: int) -> JobSummary:
             .join(Request, Request.served_model_id == ZooModel.id)
             .where(in_job)
             .group_by(ZooModel.name)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     rated, satisfied = session.execute(
         select(
