@@ -280,6 +280,9 @@ class SlaState(Base):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
     virtual_queue: Mapped[float] = mapped_column(default=0.0)
     tracked_queue: Mapped[float] = mapped_column(default=0.0)
+    # Sum of (alpha - expected satisfaction) over served answers not rated yet: the debt the
+    # router counts on while ratings are late or never come (see workers.routing).
+    pending_debt: Mapped[float] = mapped_column(default=0.0, server_default="0")
     request_counter: Mapped[Counter]
     rated_count: Mapped[Counter]
     satisfied_count: Mapped[Counter]

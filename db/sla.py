@@ -59,17 +59,19 @@ def apply_sla_update(
     tracked_deltas: Sequence[float] = (),
     rated: int = 0,
     satisfied: int = 0,
+    pending_debt: float = 0.0,
 ) -> SlaState:
     """Atomically advance a tenant's SLA state; returns the row as written.
 
     Each delta is one step Q <- max(0, Q + delta) of a virtual queue (delta = alpha - s),
     applied in order; counters are incremented by the given amounts (negative for a
-    rating that changed from satisfied to not).
+    rating that changed from satisfied to not), and so is the pending debt.
     """
     values: dict[str, ColumnElement[float] | ColumnElement[int]] = {
         "request_counter": SlaState.request_counter + requests,
         "rated_count": SlaState.rated_count + rated,
         "satisfied_count": SlaState.satisfied_count + satisfied,
+        "pending_debt": SlaState.pending_debt + pending_debt,
     }
     if queue_deltas:
         values["virtual_queue"] = _queue_after(SlaState.virtual_queue, queue_deltas)
