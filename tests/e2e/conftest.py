@@ -3,15 +3,9 @@ processes, started per test module and torn down after it."""
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -76,71 +70,3 @@ def redis_url() -> Iterator[str]:
     finally:
         client.flushdb()
         client.close()
-
-
-@dataclass
-class Workers:
-    """Celery worker processes of one deployment; stop() leaves none behind."""
-
-    environment: dict[str, str]
-    log_dir: Path
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    def start(self, name: str, queue: str) -> subprocess.Popen[bytes]:
-        log = (self.log_dir / f"{name}.log").open("wb")
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "workers.app",
-                "worker",
-                "-Q",
-                queue,
-                "--pool",
-                "solo",
-                "-n",
-                f"{name}@%h",
-                "--loglevel",
-                "WARNING",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
-            env=self.environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.processes.append(process)
-        return process
-
-    def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        for process in self.processes:
-            try:
-                process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-
-    def logs(self) -> str:
-        return "\n".join(
-            f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}"
-            for path in sorted(self.log_dir.glob("*.log"))
-        )
-
-
-def worker_environment(database_url: str, broker_url: str, triton_url: str) -> dict[str, str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("MESSPLUS_")}
-    environment |= {
-        "MESSPLUS_DATABASE_URL": database_url,
-        "MESSPLUS_BROKER_URL": broker_url,
-        "MESSPLUS_TRITON_URL": triton_url,
-        "MESSPLUS_CHUNK_SIZE": "50",
-    }
-    return environment

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from tests.e2e.conftest import Workers, require_services, shared_csv, worker_environment
+from tests.e2e.conftest import require_services, shared_csv
+from workers.fleet import Fleet, worker_environment
 
 pytestmark = [pytest.mark.services, pytest.mark.shared_data]
 
@@ -40,8 +41,13 @@ def test_a_batch_through_the_whole_pipeline(
 
     data = load_csv(data_path)
     with start_zoo_process(data_path) as zoo:
-        environment = worker_environment(postgres_url, redis_url, zoo.grpc_url)
-        workers = Workers(environment, tmp_path)
+        environment = worker_environment(
+            database_url=postgres_url,
+            broker_url=redis_url,
+            triton_url=zoo.grpc_url,
+            chunk_size="50",
+        )
+        workers = Fleet(environment, tmp_path)
         saved = {k: os.environ.get(k) for k in environment if k.startswith("MESSPLUS_")}
         os.environ.update({k: v for k, v in environment.items() if k.startswith("MESSPLUS_")})
         runtime.close()
@@ -54,10 +60,10 @@ def test_a_batch_through_the_whole_pipeline(
                     session, tenant_id, list(data.prompts[:N_PROMPTS]), "arc_challenge"
                 )
             for i in (1, 2):
-                workers.start(f"route{i}", queues.ROUTE)
+                workers.start(f"route{i}", [queues.ROUTE])
             for model in data.models:
-                workers.start(f"model-{model}", queues.model_queue(model))
-            workers.start("feedback", queues.FEEDBACK)
+                workers.start(f"model-{model}", [queues.model_queue(model)])
+            workers.start("feedback", [queues.FEEDBACK])
             user = SimulatedUser(sessions)
             publish_route(request_ids, 50)
             deadline = time.monotonic() + 600

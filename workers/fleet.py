@@ -1,0 +1,92 @@
+"""Celery worker processes of a local deployment, for tests, benchmarks and fault drills.
+
+Each worker runs in a session of its own (so a stop reaches its children) with its log in
+a file; `stop()` ends every one and leaves no process behind, `kill()` stops one abruptly
+(kill -9), as a crash would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Fleet", "worker_environment"]
+
+
+def worker_environment(**settings: str) -> dict[str, str]:
+    """This process's environment without MESSPLUS_ variables, plus the given settings
+    (keyword names are setting names: database_url=... becomes MESSPLUS_DATABASE_URL)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MESSPLUS_")}
+    environment |= {f"MESSPLUS_{name.upper()}": value for name, value in settings.items()}
+    return environment
+
+
+@dataclass
+class Fleet:
+    """Worker processes sharing one environment; logs go to log_dir/<name>.log."""
+
+    environment: dict[str, str]
+    log_dir: Path
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start(
+        self, name: str, queues: list[str], *, app: str = "workers.app", concurrency: int = 1
+    ) -> subprocess.Popen[bytes]:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        pool = ["--pool", "solo"] if concurrency == 1 else ["-c", str(concurrency)]
+        with (self.log_dir / f"{name}.log").open("ab") as log:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    app,
+                    "worker",
+                    "-Q",
+                    ",".join(queues),
+                    *pool,
+                    "-n",
+                    f"{name}@%h",
+                    "--loglevel",
+                    "WARNING",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                ],
+                env=self.environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.processes[name] = process
+        return process
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the worker and everything in its session: a crash, not a shutdown."""
+        process = self.processes[name]
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        for process in self.processes.values():
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+    def logs(self, tail_chars: int = 3000) -> str:
+        return "\n".join(
+            f"--- {path.name}\n{path.read_text(errors='replace')[-tail_chars:]}"
+            for path in sorted(self.log_dir.glob("*.log"))
+        )
