@@ -44,9 +44,10 @@ class JobResult:
     """One request of a job as the client sees it.
 
     `cost` is what the request cost in total (every model that answered it, so exploration
-    shows), None until some model has answered.
+    shows), None until some model has answered. `request_id` is what ratings name.
     """
 
+    request_id: int
     seq: int
     prompt: str
     status: RequestStatus
@@ -100,6 +101,7 @@ def job_results(session: Session, job_id: str, tenant_id: int) -> list[JobResult
     )
     rows = session.execute(
         select(
+            Request.id,
             Request.seq,
             Request.prompt,
             Request.status,
@@ -118,8 +120,8 @@ def job_results(session: Session, job_id: str, tenant_id: int) -> list[JobResult
         .order_by(Request.seq)
     )
     return [
-        JobResult(seq, prompt, RequestStatus(status), reason, model, text, cost)
-        for seq, prompt, status, reason, model, text, cost in rows
+        JobResult(request_id, seq, prompt, RequestStatus(status), reason, model, text, cost)
+        for request_id, seq, prompt, status, reason, model, text, cost in rows
     ]
 
 

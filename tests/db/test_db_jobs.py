@@ -78,7 +78,7 @@ def test_progress_and_results_follow_the_requests(
 ) -> None:
     small, _, big = zoo
     with sessions.begin() as session:
-        job_id, (r0, r1, r2, _) = create_job(session, tenant_id, ["w", "x", "y", "z"], "cli")
+        job_id, (r0, r1, r2, r3) = create_job(session, tenant_id, ["w", "x", "y", "z"], "cli")
         assert job_progress(session, job_id, tenant_id) == JobProgress(4, 0, 0, 0)
 
     route([r0], small.id)
@@ -99,10 +99,10 @@ def test_progress_and_results_follow_the_requests(
     with sessions.begin() as session:
         results = job_results(session, job_id, tenant_id)
     assert results == [
-        JobResult(0, "w", RequestStatus.DONE, None, "llama-1b", "llama-1b says hi", 1.0),
-        JobResult(1, "x", RequestStatus.DONE, None, "llama-70b", "llama-70b says hi", 25.0),
-        JobResult(2, "y", RequestStatus.FAILED, "triton timed out", "llama-70b", None, None),
-        JobResult(3, "z", RequestStatus.QUEUED, None, None, None, None),
+        JobResult(r0, 0, "w", RequestStatus.DONE, None, "llama-1b", "llama-1b says hi", 1.0),
+        JobResult(r1, 1, "x", RequestStatus.DONE, None, "llama-70b", "llama-70b says hi", 25.0),
+        JobResult(r2, 2, "y", RequestStatus.FAILED, "triton timed out", "llama-70b", None, None),
+        JobResult(r3, 3, "z", RequestStatus.QUEUED, None, None, None, None),
     ]
 
 
