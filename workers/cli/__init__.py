@@ -20,6 +20,11 @@ COMMAND_MODULES: tuple[str, ...] = (
     "workers.cli.zoo",
     "workers.cli.db",
     "workers.cli.demo",
+    "workers.cli.tenants",
+    "workers.cli.submit",
+    "workers.cli.jobs",
+    "workers.cli.feedback",
+    "workers.cli.worker",
 )
 
 

@@ -1,7 +1,10 @@
-"""`messplus zoo serve`: the local CPU model zoo on a real Triton, in the foreground.
+"""`messplus zoo serve|register|list`: the local CPU model zoo on a real Triton, and the
+database's record of it.
 
 The default ports are Triton's own (gRPC 8001, HTTP 8000), so workers configured for a
-local Triton reach it without changes; 0 picks a free port.
+local Triton reach it without changes; 0 picks a free port. `register` reads the same data
+`serve` does, so the database names exactly the models Triton serves, in the same order
+(cheapest first), each priced at its mean cost in the data.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ if TYPE_CHECKING:
     from workers.zoo_server import ZooServer
 
 __all__ = ["register"]
+
+MAX_UNIT_CHARS = 16  # zoo_models.cost_unit is a String(16)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,6 +37,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--grpc-port", type=_port, default=8001, help="default %(default)s")
     serve.add_argument("--http-port", type=_port, default=8000, help="default %(default)s")
     serve.set_defaults(func=_serve)
+    register_ = commands.add_parser(
+        "register",
+        help="record the zoo's models in the database",
+        description="Create or update one database row per zoo model: name and Triton model "
+        "name from the data, position = column order, cost per request = the model's mean "
+        "cost in the data. Without --data: the synthetic zoo `zoo serve` serves by default.",
+    )
+    register_.add_argument("--data", type=Path, metavar="CSV", help="labelled zoo CSV")
+    register_.add_argument("--unit", help="cost unit to record (default: the data's, J)")
+    register_.set_defaults(func=_register)
+    listing = commands.add_parser("list", help="the models recorded in the database")
+    listing.set_defaults(func=_list)
 
 
 def _port(raw: str) -> int:
@@ -77,4 +94,50 @@ def _serve(args: argparse.Namespace) -> int:
     if status:
         raise CliError("Triton exited unexpectedly")
     print("zoo stopped")
+    return 0
+
+
+def _register(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from router.dataset import DatasetError
+    from workers.cli._context import transaction
+    from workers.provision import register_zoo
+    from workers.zoo_server import load_zoo
+
+    try:
+        data = load_zoo(args.data)
+    except DatasetError as exc:
+        raise CliError(str(exc)) from exc
+    if args.unit is not None:
+        if not 0 < len(args.unit) <= MAX_UNIT_CHARS or args.unit != args.unit.strip():
+            raise CliError(f"--unit must be 1 to {MAX_UNIT_CHARS} characters, got {args.unit!r}")
+        data = replace(data, cost_unit=args.unit)
+    with transaction() as session:
+        register_zoo(session, data)
+    print(f"registered {data.n_models} models from {data.name}")
+    return _list(args)
+
+
+def _list(args: argparse.Namespace) -> int:
+    from db.zoo import list_models
+    from workers.cli._context import transaction
+
+    with transaction() as session:
+        models = list_models(session)
+    if not models:
+        print("no models (register them with `messplus zoo register`)")
+        return 0
+    width = max(len(m.name) for m in models)
+    triton = max(len("triton model"), *(len(m.triton_model_name) for m in models))
+    print(
+        f"{'pos':>3}  {'name':<{width}}  {'triton model':<{triton}}  {'cost/request':>12}  "
+        f"{'cost/token':>10}  unit  enabled"
+    )
+    for m in models:
+        print(
+            f"{m.position:>3}  {m.name:<{width}}  {m.triton_model_name:<{triton}}  "
+            f"{m.cost_per_request:>12.4g}  {m.cost_per_token:>10.4g}  {m.cost_unit:<4}  "
+            f"{'yes' if m.enabled else 'no'}"
+        )
     return 0

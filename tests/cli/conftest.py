@@ -1,0 +1,162 @@
+"""Fixtures for the `messplus` client commands: a migrated database per test on SQLite and
+on a real Postgres, an isolated Redis database as broker, and a runner of the real entry
+point.
+
+Commands read their configuration from MESSPLUS_* variables once per process
+(workers.runtime caches it), so every test gets a clean environment and fresh caches.
+The Celery app reads its broker URL once too; the fixtures point it at the test's broker
+(or, for tests that must not publish, at a port nobody listens on) and drop its connection
+pools, so no test can publish into a developer's real queues.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import kombu.pools
+import psycopg
+import pytest
+import redis
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.engine import make_engine, make_sessionmaker
+from db.migrate import upgrade
+from tests.db.conftest import POSTGRES_ADMIN_URL, PostgresServer
+from workers import runtime
+from workers.app import app
+from workers.cli import main
+
+TEST_BROKER_URL = os.environ.get("MESSPLUS_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+# Nothing listens on port 1: a test that publishes without asking for `broker` fails loudly.
+NO_BROKER_URL = "redis://127.0.0.1:1/0"
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.services),
+]
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one `messplus` invocation returned and printed."""
+
+    code: int
+    out: str
+    err: str
+
+
+def _point_app_at(url: str) -> None:
+    """Make the Celery app publish to `url` from now on, dropping connections it pooled."""
+    app.conf.broker_url = url
+    kombu.pools.reset()  # closes every pooled connection and forgets the pools
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    url = make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql")
+    try:
+        psycopg.connect(url.render_as_string(hide_password=False), connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        reason = " ".join(str(exc).split())
+        pytest.skip(f"Postgres unreachable at {url!r}: {reason}")
+    server = PostgresServer(POSTGRES_ADMIN_URL)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file that tests copy rather than migrate again."""
+    path = tmp_path_factory.mktemp("template") / "messplus.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database migrated to head, on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "messplus.db"
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite_file"), path)
+        yield f"sqlite:///{path}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    yield server.shared()
+    server.empty_shared()
+
+
+@pytest.fixture
+def cli_env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """Only this test's MESSPLUS_* variables, fresh process caches, no reachable broker.
+
+    Yields the monkeypatch so tests can set more variables (runtime caches are cleared
+    by `run` before each command).
+    """
+    for key in [k for k in os.environ if k.startswith("MESSPLUS_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("MESSPLUS_DATABASE_URL", db_url)
+    monkeypatch.setenv("MESSPLUS_BROKER_URL", NO_BROKER_URL)
+    previous = app.conf.broker_url
+    _point_app_at(NO_BROKER_URL)
+    yield monkeypatch
+    runtime.close()
+    _point_app_at(previous)
+
+
+@pytest.fixture
+def broker(cli_env: pytest.MonkeyPatch) -> Iterator[redis.Redis]:
+    """A dedicated, emptied Redis database as the broker; the client inspects its queues."""
+    client = redis.Redis.from_url(TEST_BROKER_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        client.close()
+        pytest.skip(f"Redis unreachable at {TEST_BROKER_URL}: {exc}")
+    client.flushdb()
+    cli_env.setenv("MESSPLUS_BROKER_URL", TEST_BROKER_URL)
+    _point_app_at(TEST_BROKER_URL)
+    yield client
+    _point_app_at(NO_BROKER_URL)
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def run(cli_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
+    """Run `messplus ARGS...` through the real entry point, in this process."""
+
+    def run_(*args: str) -> Run:
+        runtime.close()  # settings are re-read from the environment, as a new process would
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse's own usage errors
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    return run_
+
+
+@pytest.fixture
+def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
+    """The test's own view of the database, to arrange rows and check what commands did."""
+    engine = make_engine(db_url)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+def one_error_line(result: Run) -> str:
+    """The single `messplus: error:` line of a refused command (exit status 2)."""
+    assert result.code == 2, result
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("messplus: error: "), result.err
+    return lines[0]

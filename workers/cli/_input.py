@@ -1,0 +1,219 @@
+"""Checking what users hand the client: JSON-lines files, alphas, names, router knobs.
+
+Files are all or nothing. A batch half submitted is worse than one refused: the user would
+have to work out which lines went through before fixing and resending the rest. So every
+line is checked first, each bad line is reported with its 1-based line number, and the
+command sends nothing unless the whole file is good.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from workers.cli import CliError
+
+__all__ = [
+    "BadLine",
+    "alpha",
+    "check_lines",
+    "finite_float",
+    "name",
+    "positive_int",
+    "prompt_of",
+    "read_jsonl",
+    "refuse",
+]
+
+T = TypeVar("T")
+
+# Bad lines listed one by one before the summary; a file that is wrong throughout (say,
+# CSV passed by mistake) should not scroll the terminal away.
+MAX_LISTED = 50
+MAX_NAME_CHARS = 200
+# bool before int: True is an int to isinstance.
+_JSON_TYPES: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    (bool, "a boolean"),
+    ((int, float), "a number"),
+    (str, "a string"),
+    (list, "an array"),
+    (dict, "an object"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BadLine:
+    """Why one line of a file cannot be used."""
+
+    line: int
+    reason: str
+
+
+def finite_float(raw: str) -> float:
+    """An argparse type: NaN or infinity would pass range checks written as `not x < 0`
+    and cannot be stored in JSON, so they are refused on the command line."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {raw!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be finite, got {raw!r}")
+    return value
+
+
+def positive_int(raw: str) -> int:
+    """An argparse type for counts that must be at least 1."""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {raw!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def alpha(value: float) -> float:
+    """The SLA target, checked before the database would refuse it less readably."""
+    from router.sla import validate_alpha
+
+    try:
+        return validate_alpha(value)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
+def name(value: str, what: str) -> str:
+    """A tenant or model name: what the user typed is what is stored and matched later,
+    so names with stray spaces are refused rather than silently trimmed."""
+    if not value or value != value.strip() or len(value) > MAX_NAME_CHARS:
+        raise CliError(
+            f"{what} name must be 1 to {MAX_NAME_CHARS} characters without surrounding "
+            f"spaces, got {value!r}"
+        )
+    return value
+
+
+def read_jsonl(path: Path, max_bytes: int) -> tuple[list[tuple[int, object]], list[BadLine]]:
+    """Every non-blank line of `path` decoded as JSON: (line number, value) pairs for the
+    lines that parse and a BadLine for each that does not.
+
+    Blank lines are skipped (editors add them at the end). Whole-file problems (missing,
+    larger than `max_bytes`, nothing but blank lines) raise CliError at once.
+    """
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise CliError(f"{path} is {size} bytes, at most {max_bytes} (MESSPLUS_MAX_FILE_BYTES)")
+        with path.open("rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise CliError(f"no such file: {path}") from None
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:  # grew after stat
+        raise CliError(f"{path} is larger than {max_bytes} bytes (MESSPLUS_MAX_FILE_BYTES)")
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    values: list[tuple[int, object]] = []
+    bad: list[BadLine] = []
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            bad.append(BadLine(number, f"not valid UTF-8 (byte {exc.start + 1} of the line)"))
+            continue
+        try:
+            values.append((number, json.loads(text, object_pairs_hook=_no_duplicate_keys)))
+        except json.JSONDecodeError as exc:
+            bad.append(BadLine(number, f"malformed JSON: {exc.msg} at column {exc.colno}"))
+        except _DuplicateKey as exc:
+            bad.append(BadLine(number, f"key {exc.args[0]!r} appears twice"))
+    if not values and not bad:
+        raise CliError(f"{path} is empty")
+    return values, bad
+
+
+def check_lines(
+    values: Sequence[tuple[int, object]], parse: Callable[[object], T], bad: list[BadLine]
+) -> list[tuple[int, T]]:
+    """Apply `parse` to each value; a ValueError it raises becomes a BadLine in `bad`."""
+    good: list[tuple[int, T]] = []
+    for number, value in values:
+        try:
+            good.append((number, parse(value)))
+        except ValueError as exc:
+            bad.append(BadLine(number, str(exc)))
+    return good
+
+
+def refuse(path: Path, bad: list[BadLine], consequence: str) -> None:
+    """Raise CliError for a file with bad lines, after listing each of them on stderr.
+
+    One bad line is the error line itself; several are listed as `FILE:LINE: reason`
+    first, so the user fixes them all in one go, then summarised.
+    """
+    if not bad:
+        return
+    bad = sorted(bad, key=lambda b: b.line)
+    if len(bad) == 1:
+        raise CliError(f"{path}:{bad[0].line}: {bad[0].reason} ({consequence})")
+    for item in bad[:MAX_LISTED]:
+        print(f"{path}:{item.line}: {item.reason}", file=sys.stderr)
+    if len(bad) > MAX_LISTED:
+        print(f"{path}: ... and {len(bad) - MAX_LISTED} more bad lines", file=sys.stderr)
+    raise CliError(f"{path}: {len(bad)} bad lines, listed above ({consequence})")
+
+
+def prompt_of(value: object, max_bytes: int) -> str:
+    """The prompt of one submitted line: a JSON string, or an object {"prompt": ...}.
+
+    Beyond emptiness and size, refuses what a database cannot store as text: NUL
+    characters (Postgres rejects them) and unpaired surrogates from \\ud800-style escapes
+    (not encodable as UTF-8).
+    """
+    if isinstance(value, dict):
+        if unknown := sorted(set(value) - {"prompt"}):
+            raise ValueError(f"unknown key(s) {', '.join(map(repr, unknown))}; allowed: 'prompt'")
+        if "prompt" not in value:
+            raise ValueError("object has no 'prompt' key")
+        value = value["prompt"]
+        if not isinstance(value, str):
+            raise ValueError(f"'prompt' must be a string, got {_json_type(value)}")
+    elif not isinstance(value, str):
+        raise ValueError(f"expected a string or an object with 'prompt', got {_json_type(value)}")
+    if not value.strip():
+        raise ValueError("empty prompt")
+    if "\x00" in value:
+        raise ValueError("prompt contains a NUL character")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValueError("prompt contains an unpaired surrogate escape (\\ud800-\\udfff)") from None
+    if size > max_bytes:
+        raise ValueError(f"prompt is {size} bytes, at most {max_bytes} (MESSPLUS_MAX_PROMPT_BYTES)")
+    return value
+
+
+class _DuplicateKey(Exception):
+    """Raised from inside json.loads; turned into a BadLine by read_jsonl."""
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    # json.loads keeps the last of repeated keys; a line that says two things is refused.
+    seen: dict[str, object] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+def _json_type(value: object) -> str:
+    return next((label for kind, label in _JSON_TYPES if isinstance(value, kind)), "null")

@@ -1,0 +1,126 @@
+"""`messplus tenants add|list|set`: who is served, with which SLA target and router knobs.
+
+A tenant's stored settings are MessPlusSettings field overrides (v, c, headroom), read by
+every router worker; they are validated here by building MessPlusSettings from them, so a
+tenant the router cannot serve is never created. workers.provision.add_tenant starts its
+virtual queue at the router's placeholder backlog (MessPlusSettings.initial_queue) in the
+same transaction, so no router ever sees the tenant without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from workers.cli import CliError
+from workers.cli._input import alpha, finite_float, name
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    tenants = subparsers.add_parser("tenants", help="add, list or change tenants")
+    commands = tenants.add_subparsers(dest="tenants_command", required=True, metavar="COMMAND")
+    add = commands.add_parser(
+        "add",
+        help="create a tenant with its SLA target",
+        description="Create a tenant. --V, --c and --headroom override the router's defaults "
+        "for this tenant only; the virtual queue starts at V + headroom.",
+    )
+    add.add_argument("name")
+    add.add_argument("--alpha", type=finite_float, required=True, help="SLA target in (0, 1)")
+    add.add_argument("--V", dest="v", type=finite_float, help="unit-free cost weight (> 0)")
+    add.add_argument("--c", type=finite_float, help="exploration constant in [0, 1]")
+    add.add_argument("--headroom", type=finite_float, help="placeholder backlog (>= 0)")
+    add.set_defaults(func=_add)
+    listing = commands.add_parser("list", help="every tenant with its SLA state")
+    listing.set_defaults(func=_list)
+    change = commands.add_parser(
+        "set",
+        help="change a tenant's SLA target",
+        description="Change alpha at run time; routers read it per chunk and the virtual "
+        "queue keeps its value.",
+    )
+    change.add_argument("name")
+    change.add_argument("--alpha", type=finite_float, required=True, help="SLA target in (0, 1)")
+    change.set_defaults(func=_set)
+
+
+def _add(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from db.models import SlaState
+    from workers.cli._context import transaction
+    from workers.provision import add_tenant
+
+    tenant_name = name(args.name, "tenant")
+    target = alpha(args.alpha)
+    overrides = {
+        key: value
+        for key, value in (("v", args.v), ("c", args.c), ("headroom", args.headroom))
+        if value is not None
+    }
+    with transaction() as session:
+        try:
+            tenant = add_tenant(session, tenant_name, target, overrides)
+        except ValueError as exc:  # MessPlusSettings refusing a knob; rolls the tenant back
+            raise CliError(str(exc)) from None
+        queue = session.scalar(
+            select(SlaState.virtual_queue).where(SlaState.tenant_id == tenant.id)
+        )
+    print(
+        f"tenant {tenant_name!r} added: alpha {target:g}, settings {json.dumps(overrides)}, "
+        f"virtual queue {queue:g}"
+    )
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from db.models import SlaState, Tenant
+    from workers.cli._context import transaction
+
+    rows = []
+    with transaction() as session:
+        # A plain join, not db.sla.lock_sla_state: a listing must not hold up routers.
+        listed = session.execute(
+            select(Tenant, SlaState)
+            .join(SlaState, SlaState.tenant_id == Tenant.id)
+            .order_by(Tenant.name)
+        )
+        for tenant, state in listed:
+            share = f"{state.satisfied_count / state.rated_count:.4f}" if state.rated_count else "-"
+            rows.append(
+                (
+                    tenant.name,
+                    f"{tenant.alpha:g}",
+                    json.dumps(tenant.settings, sort_keys=True),
+                    f"{state.virtual_queue:.4g}",
+                    str(state.request_counter),
+                    str(state.rated_count),
+                    share,
+                )
+            )
+    if not rows:
+        print("no tenants (add one with `messplus tenants add NAME --alpha A`)")
+        return 0
+    header = ("name", "alpha", "settings", "virtual queue", "requests", "rated", "satisfied")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
+    return 0
+
+
+def _set(args: argparse.Namespace) -> int:
+    from db.tenants import get_tenant_by_name, set_alpha
+    from workers.cli._context import transaction
+
+    target = alpha(args.alpha)
+    with transaction() as session:
+        tenant = get_tenant_by_name(session, args.name)
+        previous = tenant.alpha
+        set_alpha(session, tenant.id, target)
+    print(f"tenant {args.name!r}: alpha {previous:g} -> {target:g}")
+    return 0
