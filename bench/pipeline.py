@@ -153,6 +153,7 @@ def main() -> int:
 
     from router.synthetic import synthetic_zoo
     from workers import queues, runtime
+    from workers.app import use_broker
     from workers.fleet import Fleet, worker_environment
     from workers.provision import add_tenant, register_zoo
     from workers.zoo_server import start_zoo_process
@@ -182,6 +183,7 @@ def main() -> int:
         environment = worker_environment(**settings)
         os.environ.update({k: v for k, v in environment.items() if k.startswith("MESSPLUS_")})
         runtime.close()
+        use_broker(REDIS_URL)
         sessions = runtime.sessions()
         with sessions.begin() as session:
             register_zoo(session, data)

@@ -80,7 +80,7 @@ def time_decisions(data: ZooData, chunk: int, repeats: int = 5) -> float:
                 predictor,
                 cost,
                 features,
-                draws_for(rng, chunk, data.n_models),
+                draws_for(rng, chunk),
             )
         rates.append(n_decisions / (time.perf_counter() - started))
     return statistics.median(rates)

@@ -209,6 +209,9 @@ class RoutingDecision(Base):
     virtual_queue: Mapped[float]
     explored: Mapped[bool]
     chosen_model_id: Mapped[ModelFk]
+    # alpha - predicted satisfaction of the served model: what the router added to the
+    # tenant's pending debt, taken back when the served answer's rating arrives.
+    expected_debt: Mapped[float] = mapped_column(default=0.0, server_default="0")
     predictor_version_id: Mapped[int | None] = mapped_column(ForeignKey("predictor_versions.id"))
     decided_at: Mapped[CreatedAt]
 

@@ -30,6 +30,7 @@ class Decision:
     virtual_queue: float
     explored: bool
     chosen_model_id: int
+    expected_debt: float = 0.0
     predictor_version_id: int | None = None
 
 

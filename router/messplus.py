@@ -1,53 +1,75 @@
 """MESS+ as pure functions of (settings, state, predictor, draws): one implementation for
 the live router and the replay simulator.
 
-A chunk of requests is decided at once: featurise, predict and decide are vectorised, the
-request counter t advances per request, and every request consumes one fixed-width row of
-standard-normal draws. So deciding a chunk gives exactly the decisions of deciding its
-requests one by one from the same generator. The virtual queue changes only when
-satisfaction becomes known, which happens after routing.
+The decision for a request is the MESS+ drift-plus-penalty rule,
+    m* = argmin_m  V * cost_m + Q * (alpha - p_m),
+taken over a *ladder* of candidate models rather than the whole zoo:
+
+- The ladder is the zoo's cost-ordered models minus those the evidence says are
+  confidently dominated (worse than a cheaper model, or below the line between their
+  neighbours, by `confidence` posterior standard deviations).
+- The rung is the pair (lo, hi) where hi is the cheapest ladder model that may still meet
+  alpha (its upper confidence bound reaches alpha) and lo the one below it (if the cheapest
+  model may meet alpha, the rung is it and the next one). Optimism here is safe: if hi
+  cannot in fact carry the SLA, the virtual queue grows, and every `escalation` * V of
+  queue moves the rung one step up.
+- On the rung, costs are counted in units of the rung's average satisfaction gain, so the
+  switch from lo to hi happens where Q reaches V for the average prompt and earlier for a
+  prompt the predictor finds harder for lo than for hi. V is therefore unit-free (joules or
+  dollars alike) and the queue operates near Q = V; a new tenant's queue starts there
+  (a placeholder backlog) plus `headroom`.
+
+Why not the argmin over the whole zoo: a few unlucky ratings can make a middle model look
+no better than the cheapest, and then the cheapest way to meet alpha *seems* to mix the
+cheapest model with the most expensive, which costs several times the true optimum and,
+since the middle model is then rarely served, is slow to unlearn. On the ladder an
+estimation error can only shift the mix between two neighbouring models, and the queue,
+which measures the SLA directly, corrects the mix.
+
+A chunk of requests is decided at once. The queue is advanced request by request inside
+the chunk by the expected debt alpha - p(served) (the rating is not known yet), so deciding
+a chunk gives exactly the decisions of deciding its requests one by one, and the caller
+keeps that expected debt until the ratings arrive (see workers.routing).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from statistics import NormalDist
 
 import numpy as np
 import numpy.typing as npt
 
 from router.decision import Decision
 from router.features import SparseBatch
-from router.mixture import satisfaction_prices
 from router.predictor import SatisfactionPredictor
 from router.sla import exploration_probability, validate_alpha
 
-__all__ = ["MessPlusSettings", "decide_chunk", "draws_for"]
-
-_NORMAL = NormalDist()
+__all__ = ["Ladder", "MessPlusSettings", "decide_chunk", "draws_for", "ladder"]
 
 
 @dataclass(frozen=True)
 class MessPlusSettings:
     """The router's knobs. Defaults serve any zoo and any cost unit.
 
-    v: how many units of SLA debt the router lets the virtual queue carry before it pays
-      for capability. Costs are divided by the zoo's price of satisfaction
-      (router.mixture.satisfaction_price), so V is unit-free and the queue operates at Q = V.
-    c: exploration schedule p_t = min(1, c / t^(1/4)); every rating also teaches the
-      predictor, so full fan-out exploration is needed less than in the paper (c = 0.1).
-    headroom: the queue starts at V + headroom (a placeholder backlog), so the router does
-      not first run up V units of SLA debt, and aims to stay `headroom` answers ahead.
-    thompson: decide on posterior draws of each model's accuracy rather than on means, so a
-      model written off after a few unlucky ratings still gets served and re-learned.
-    normalise_cost / learn_from_served / cost_keep_last: off only for the authors' variant.
+    v: the SLA debt, in satisfied answers, the queue carries at its operating point.
+    c: exploration schedule p_t = min(1, c / t^(1/4)); every rating of a served answer also
+      teaches the predictor, so fan-out exploration is needed less than in the paper (0.1).
+    headroom: the queue starts at V + headroom, so the router aims this many answers ahead.
+    confidence: posterior standard deviations behind "confidently dominated" and "may meet
+      alpha" on the ladder.
+    escalation: every escalation * V of queue promotes the rung one model up.
+    ladder: off only for the authors' variant, which takes the argmin over every model
+      with raw costs (V then carries the cost unit) and starts the queue at 0.
+    learn_from_served / cost_keep_last: the authors' variant learns only from explored
+      requests and overwrites each cost estimate with the last explored value.
     """
 
     v: float = 20.0
     c: float = 0.03
-    headroom: float = 3.0
-    thompson: bool = True
-    normalise_cost: bool = True
+    headroom: float = 10.0
+    confidence: float = 3.0
+    escalation: float = 4.0
+    ladder: bool = True
     learn_from_served: bool = True
     cost_keep_last: bool = False
 
@@ -58,15 +80,81 @@ class MessPlusSettings:
             raise ValueError(f"c must be in [0, 1], got {self.c}")
         if self.headroom < 0:
             raise ValueError(f"headroom must be >= 0, got {self.headroom}")
+        if self.confidence < 0:
+            raise ValueError(f"confidence must be >= 0, got {self.confidence}")
+        if not self.escalation > 1:
+            raise ValueError(f"escalation must be > 1, got {self.escalation}")
 
     def initial_queue(self) -> float:
-        return self.v + self.headroom if self.normalise_cost else 0.0
+        return self.v + self.headroom if self.ladder else 0.0
 
 
-def draws_for(rng: np.random.Generator, n_requests: int, n_models: int) -> npt.NDArray[np.float64]:
-    """The randomness of n requests: per request one column for the exploration coin and one
-    per model for the Thompson draw, all standard normal, taken in request order."""
-    return rng.standard_normal((n_requests, n_models + 1))
+@dataclass(frozen=True)
+class Ladder:
+    """Candidate models, cheapest first, and the rung (lo, hi) the SLA is won on."""
+
+    models: tuple[int, ...]
+    lo: int
+    hi: int
+
+
+def _dominated(
+    j: int, ladder: list[int], mean: np.ndarray, sd: np.ndarray, cost: np.ndarray, z: float
+) -> bool:
+    """Is model j confidently not worth its price given the other ladder models?"""
+    cheaper = [i for i in ladder if cost[i] < cost[j]]
+    if any(mean[i] - z * sd[i] > mean[j] + z * sd[j] for i in cheaper):
+        return True
+    position = ladder.index(j)
+    if 0 < position < len(ladder) - 1:
+        i, k = ladder[position - 1], ladder[position + 1]
+        span = cost[k] - cost[i]
+        if span > 0:
+            chord = mean[i] + (mean[k] - mean[i]) * (cost[j] - cost[i]) / span
+            return bool(mean[j] + z * sd[j] < chord)
+    return False
+
+
+def ladder(
+    mean: npt.NDArray[np.float64],
+    sd: npt.NDArray[np.float64],
+    cost: npt.NDArray[np.float64],
+    alpha: float,
+    confidence: float,
+) -> Ladder:
+    """The candidate models and the rung, from each model's posterior accuracy and cost."""
+    models = sorted(range(len(mean)), key=lambda m: (cost[m], m))
+    changed = True
+    while changed and len(models) > 1:
+        changed = False
+        for j in list(models):
+            if _dominated(j, models, mean, sd, cost, confidence):
+                models.remove(j)
+                changed = True
+                break
+    may_meet = [m for m in models if mean[m] + confidence * sd[m] >= alpha]
+    hi = may_meet[0] if may_meet else max(models, key=lambda m: mean[m])
+    position = models.index(hi)
+    if position == 0:
+        # Even the cheapest model may meet alpha: it becomes lo, and the next model stays
+        # within reach for the queue to call on if that hope was wrong.
+        position = min(1, len(models) - 1)
+    return Ladder(tuple(models), models[max(position - 1, 0)], models[position])
+
+
+def draws_for(rng: np.random.Generator, n_requests: int) -> npt.NDArray[np.float64]:
+    """The randomness of n requests: one uniform each for the exploration coin, in order."""
+    return rng.random(n_requests)
+
+
+def _argmin_all(
+    settings: MessPlusSettings,
+    alpha: float,
+    queue: float,
+    probabilities: npt.NDArray[np.float64],
+    cost: npt.NDArray[np.float64],
+) -> int:
+    return int(np.argmin(settings.v * cost + queue * (alpha - probabilities)))
 
 
 def decide_chunk(
@@ -79,37 +167,62 @@ def decide_chunk(
     x: SparseBatch,
     draws: npt.NDArray[np.float64],
 ) -> list[Decision]:
-    """Decide requests first_t, first_t+1, ... (one per row of x) at the current queue."""
+    """Decide requests first_t, first_t + 1, ... (one per row of x), starting at `queue`.
+
+    Each Decision carries the queue it was taken at and the predicted (posterior-mean)
+    satisfaction of every model; the queue moves on by alpha - p(served) per request.
+    """
     alpha = validate_alpha(alpha)
     n, m = x.n_rows, predictor.n_models
-    t = first_t + np.arange(n)
-    explore_p = exploration_probability(t, settings.c)
-    # Explore iff the coin's normal draw falls below the p-quantile (probability p exactly).
-    thresholds = np.array(
-        [
-            np.inf if p >= 1 else -np.inf if p <= 0 else _NORMAL.inv_cdf(p)
-            for p in np.atleast_1d(explore_p)
-        ]
-    )
-    explored = draws[:, 0] < thresholds
+    explored = draws < exploration_probability(first_t + np.arange(n), settings.c)
+    probabilities = predictor.predict_features(x)
     a, b = predictor.posterior()
     mean = a / (a + b)
-    if settings.thompson:
-        sd = np.sqrt(mean * (1.0 - mean) / (a + b + 1.0))
-        base = np.clip(mean + sd * draws[:, 1:], 1e-4, 1.0 - 1e-4)
-    else:
-        base = np.broadcast_to(mean, (n, m))
-    probabilities = predictor.predict_features(x, base=base)
-    if settings.normalise_cost:
-        cost = cost_estimate[None, :] / satisfaction_prices(base, cost_estimate)[:, None]
-    else:
-        cost = np.broadcast_to(cost_estimate, (n, m))
-    scores = settings.v * cost + queue * (alpha - probabilities)
-    served = np.argmin(scores, axis=1)
+    sd = np.sqrt(mean * (1.0 - mean) / (a + b + 1.0))
+    rungs = ladder(mean, sd, cost_estimate, alpha, settings.confidence) if settings.ladder else None
     everyone = tuple(range(m))
-    return [
-        Decision(m - 1, everyone, True, probabilities[i], queue)
-        if explored[i]
-        else Decision(int(served[i]), (int(served[i]),), False, probabilities[i], queue)
-        for i in range(n)
-    ]
+    decisions = []
+    for i in range(n):
+        p = probabilities[i]
+        if explored[i]:
+            served = m - 1
+            decisions.append(Decision(served, everyone, True, p, queue))
+        else:
+            if rungs is None:
+                served = _argmin_all(settings, alpha, queue, p, cost_estimate)
+            else:
+                served = _on_ladder(settings, rungs, queue, p, mean, sd)
+            decisions.append(Decision(served, (served,), False, p, queue))
+        queue = max(0.0, queue + alpha - float(p[served]))
+    return decisions
+
+
+def _on_ladder(
+    settings: MessPlusSettings,
+    rungs: Ladder,
+    queue: float,
+    p: npt.NDArray[np.float64],
+    mean: npt.NDArray[np.float64],
+    sd: npt.NDArray[np.float64],
+) -> int:
+    """lo or hi of the rung (promoted by escalation), by the MESS+ rule in gain units."""
+    lo, hi = rungs.lo, rungs.hi
+    steps = int(queue // (settings.escalation * settings.v))
+    position = rungs.models.index(hi)
+    if steps and position + 1 < len(rungs.models):
+        top = min(position + steps, len(rungs.models) - 1)
+        lo, hi = rungs.models[top - 1], rungs.models[top]
+    if lo == hi:
+        return hi
+    # Each model is judged by its upper confidence bound, and the rung's price by the same
+    # bounds of the average prompt, floored at the gap's uncertainty: an average prompt
+    # then moves to hi exactly where Q reaches V whatever the bounds are, so the queue's
+    # operating point does not drift with how many ratings each model has, and a model
+    # unlucky in its first ratings (mean gap below zero) is still mixed in around Q = V,
+    # served, and so re-learned instead of written off for good.
+    z = settings.confidence
+    gain = (p[hi] + z * sd[hi]) - (p[lo] + z * sd[lo])
+    average_gain = max(
+        (mean[hi] + z * sd[hi]) - (mean[lo] + z * sd[lo]), float(np.hypot(sd[hi], sd[lo]))
+    )
+    return hi if queue * gain > settings.v * average_gain else lo

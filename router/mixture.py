@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["cheapest_mixture", "satisfaction_prices"]
+__all__ = ["cheapest_mixture"]
 
 
 def cheapest_mixture(
@@ -38,25 +38,3 @@ def cheapest_mixture(
                     best = np.zeros(n)
                     best[i], best[j] = w_i, 1.0 - w_i
     return best
-
-
-def satisfaction_prices(
-    accuracy: npt.NDArray[np.float64], cost: npt.NDArray[np.float64]
-) -> npt.NDArray[np.float64]:
-    """The cheapest price, in cost per unit of expected satisfaction, the zoo offers, for each
-    row of believed accuracies (rows, models) and one cost per model.
-
-    It is the flattest slope (cost gap / accuracy gap) between two models, i.e. the first
-    segment of the lower convex hull. Dividing costs by it expresses them in units of
-    satisfaction, which makes V unit-free and puts the virtual queue's operating point at
-    Q = V whenever the SLA is won on that segment. Where no model is both better and
-    dearer than another there is no trade-off and the largest cost is the scale.
-    """
-    accuracy = np.atleast_2d(np.asarray(accuracy, dtype=np.float64))
-    cost = np.asarray(cost, dtype=np.float64)
-    gain = accuracy[:, None, :] - accuracy[:, :, None]
-    extra = np.broadcast_to(cost[None, :] - cost[:, None], gain.shape)
-    useful = (gain > 0) & (extra > 0)
-    slopes = np.where(useful, extra / np.where(useful, gain, 1.0), np.inf).min(axis=(1, 2))
-    fallback = float(cost.max()) if cost.max() > 0 else 1.0
-    return np.where(np.isfinite(slopes), slopes, fallback)

@@ -117,7 +117,7 @@ class MessPlusPolicy(Policy):
             self.predictor,
             self.costs.estimate(),
             request.features,
-            draws_for(rng, 1, self.context.n_models),
+            draws_for(rng, 1),
         )
         return decision
 
@@ -292,8 +292,7 @@ PAPER_SETTINGS = MessPlusSettings(
     v=1e-4,
     c=0.1,
     headroom=0.0,
-    thompson=False,
-    normalise_cost=False,
+    ladder=False,
     learn_from_served=False,
     cost_keep_last=True,
 )

@@ -1,11 +1,13 @@
 """The feedback stage: store ratings and move each tenant's SLA state and the zoo's stats.
 
 A rating of the answer a user was served advances the tenant's virtual queue,
-Q <- max(0, Q + alpha - s); a changed rating applies the correction (s_old - s_new) as
-one more queue step, so the queue ends where re-rating would have left it, up to the floor
-at zero. Every rating, served or explored, teaches the router's base layer (model_stats).
-Duplicates change nothing. Ratings naming an unknown request or model are returned, not
-stored, so the rest of a chunk is never lost because of one bad line.
+Q <- max(0, Q + alpha - s), and takes the expected debt the router counted for that
+request out of the tenant's pending debt (see workers.routing). A changed rating applies
+the correction (s_old - s_new) as one more queue step, so the queue ends where re-rating
+would have left it, up to the floor at zero. Every rating, served or explored, teaches the
+router's base layer (model_stats). Duplicates change nothing. Ratings naming an unknown
+request or model are returned, not stored, so the rest of a chunk is never lost because
+of one bad line.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.feedback import FeedbackOutcome, Rating, upsert_feedback
 from db.model_stats import add_ratings
-from db.models import Request, Tenant, ZooModel
+from db.models import Request, RoutingDecision, Tenant, ZooModel
 from db.sla import apply_sla_update
 from workers.messages import RatingMessage
 
@@ -71,6 +73,18 @@ def _resolve(
     return by_tenant, rejected
 
 
+def _expected_debt(session: Session, request_ids: list[int]) -> float:
+    """What the router counted for these requests while their ratings were outstanding."""
+    if not request_ids:
+        return 0.0
+    total = session.scalar(
+        select(func.coalesce(func.sum(RoutingDecision.expected_debt), 0.0)).where(
+            RoutingDecision.request_id.in_(request_ids)
+        )
+    )
+    return float(total or 0.0)
+
+
 def store_ratings(
     sessions: sessionmaker[Session], messages: Sequence[RatingMessage]
 ) -> FeedbackSummary:
@@ -83,6 +97,7 @@ def store_ratings(
             alpha = session.scalar(select(Tenant.alpha).where(Tenant.id == tenant_id))
             assert alpha is not None
             deltas: list[float] = []
+            newly_rated: list[int] = []
             rated = satisfied = 0
             for result in upsert_feedback(session, tenant_id, by_tenant[tenant_id]):
                 s = int(result.rating.satisfied)
@@ -93,6 +108,7 @@ def store_ratings(
                     tally[1] += 1
                     if result.served:
                         deltas.append(alpha - s)
+                        newly_rated.append(result.rating.request_id)
                         rated += 1
                         satisfied += s
                 elif result.outcome is FeedbackOutcome.CHANGED:
@@ -106,7 +122,12 @@ def store_ratings(
                     summary.duplicate += 1
             if deltas or rated:
                 apply_sla_update(
-                    session, tenant_id, queue_deltas=deltas, rated=rated, satisfied=satisfied
+                    session,
+                    tenant_id,
+                    queue_deltas=deltas,
+                    rated=rated,
+                    satisfied=satisfied,
+                    pending_debt=-_expected_debt(session, newly_rated),
                 )
         add_ratings(session, {m: (t[0], t[1]) for m, t in stats.items()})
     return summary

@@ -1,5 +1,12 @@
 """The router stage: decide a chunk of queued requests with MESS+ and record the decisions.
 
+The decision queue is the tenant's virtual queue (moved by ratings) plus its pending debt:
+alpha minus the predicted satisfaction of every served answer whose rating has not arrived.
+Ratings are late, sparse or never come; counting their expected value meanwhile keeps the
+router from deciding a whole batch on a queue that has not heard about any of it, and an
+unrated request keeps counting at its expectation, which is unbiased where the predictor is
+calibrated. The feedback stage takes a request's expected debt back when its rating lands.
+
 Ids in, state from the database: the chunk's requests are claimed (a redelivered chunk
 finds nothing left to claim), each tenant's SLA row is locked while its requests are
 decided (so concurrent routers never decide on the same queue value and counter), and the
@@ -15,7 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.model_stats import ModelTally, read_model_stats
@@ -124,13 +130,16 @@ def route_chunk(
                 tenant_settings(tenant.settings),
                 tenant.alpha,
                 state.request_counter + 1,
-                state.virtual_queue,
+                max(0.0, state.virtual_queue + state.pending_debt),
                 predictor,
                 cost,
                 x,
-                draws_for(rng, len(requests), len(models)),
+                draws_for(rng, len(requests)),
             )
+            added_debt = 0.0
             for offset, (request, decision) in enumerate(zip(requests, decisions, strict=True)):
+                expected_debt = tenant.alpha - float(decision.probabilities[decision.served])
+                added_debt += expected_debt
                 stored.append(
                     StoredDecision(
                         request_id=request.id,
@@ -140,17 +149,13 @@ def route_chunk(
                         virtual_queue=decision.queue,
                         explored=decision.explored,
                         chosen_model_id=models[decision.served].id,
+                        expected_debt=expected_debt,
                         predictor_version_id=version_id,
                     )
                 )
                 for m in decision.queried:
                     publish[models[m].name].append(request.id)
             state.request_counter += len(requests)
+            state.pending_debt += added_debt
         record_decisions(session, stored)
     return dict(publish)
-
-
-def prompts_of(session: Session, request_ids: Sequence[int]) -> dict[int, str]:
-    """Prompt text by request id (for workers that were handed ids only)."""
-    rows = session.execute(select(Request.id, Request.prompt).where(Request.id.in_(request_ids)))
-    return {request_id: prompt for request_id, prompt in rows}

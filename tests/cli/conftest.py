@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import kombu.pools
 import psycopg
 import pytest
 import redis
@@ -28,7 +27,7 @@ from db.engine import make_engine, make_sessionmaker
 from db.migrate import upgrade
 from tests.db.conftest import POSTGRES_ADMIN_URL, PostgresServer
 from workers import runtime
-from workers.app import app
+from workers.app import app, use_broker
 from workers.cli import main
 
 TEST_BROKER_URL = os.environ.get("MESSPLUS_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
@@ -48,14 +47,6 @@ class Run:
     code: int
     out: str
     err: str
-
-
-def _point_app_at(url: str) -> None:
-    """Make the Celery app publish to `url` from now on, dropping connections it pooled."""
-    app.conf.broker_url = url
-    kombu.pools.reset()  # closes every pooled connection and forgets the pools
-    app._pool = None
-    app.amqp._producer_pool = None
 
 
 @pytest.fixture(scope="session")
@@ -104,10 +95,10 @@ def cli_env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.Mon
     monkeypatch.setenv("MESSPLUS_DATABASE_URL", db_url)
     monkeypatch.setenv("MESSPLUS_BROKER_URL", NO_BROKER_URL)
     previous = app.conf.broker_url
-    _point_app_at(NO_BROKER_URL)
+    use_broker(NO_BROKER_URL)
     yield monkeypatch
     runtime.close()
-    _point_app_at(previous)
+    use_broker(previous)
 
 
 @pytest.fixture
@@ -121,9 +112,9 @@ def broker(cli_env: pytest.MonkeyPatch) -> Iterator[redis.Redis]:
         pytest.skip(f"Redis unreachable at {TEST_BROKER_URL}: {exc}")
     client.flushdb()
     cli_env.setenv("MESSPLUS_BROKER_URL", TEST_BROKER_URL)
-    _point_app_at(TEST_BROKER_URL)
+    use_broker(TEST_BROKER_URL)
     yield client
-    _point_app_at(NO_BROKER_URL)
+    use_broker(NO_BROKER_URL)
     client.flushdb()
     client.close()
 

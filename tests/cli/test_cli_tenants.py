@@ -28,7 +28,8 @@ def test_add_stores_settings_and_the_placeholder_backlog(
 ) -> None:
     result = run("tenants", "add", "acme", "--alpha", "0.8", "--V", "10", "--c", "0.1")
     assert result.code == 0, result
-    assert "acme" in result.out and "virtual queue 13" in result.out
+    initial = MessPlusSettings(v=10.0, c=0.1).initial_queue()
+    assert "acme" in result.out and f"virtual queue {initial:g}" in result.out
     tenant, state = _tenant(sessions, "acme")
     assert (tenant.alpha, tenant.settings) == (0.8, {"v": 10.0, "c": 0.1})
     expected = MessPlusSettings(v=10.0, c=0.1).initial_queue()
@@ -67,8 +68,10 @@ def test_list_shows_every_tenant_with_its_sla_state(
         "rated",
         "satisfied",
     ]
-    assert acme.split() == ["acme", "0.8", "{}", "23", "10", "4", "0.7500"]
-    assert zeta.split() == ["zeta", "0.6", '{"headroom":', "1.0}", "21", "0", "0", "-"]
+    acme_queue = f"{MessPlusSettings().initial_queue():g}"
+    zeta_queue = f"{MessPlusSettings(headroom=1.0).initial_queue():g}"
+    assert acme.split() == ["acme", "0.8", "{}", acme_queue, "10", "4", "0.7500"]
+    assert zeta.split() == ["zeta", "0.6", '{"headroom":', "1.0}", zeta_queue, "0", "0", "-"]
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from workers.fleet import Fleet, worker_environment
 pytestmark = [pytest.mark.services, pytest.mark.shared_data]
 
 N_PROMPTS = 1000
+BATCH = 50
 ALPHA = 0.5
 
 
@@ -34,6 +35,7 @@ def test_a_batch_through_the_whole_pipeline(
     from router.messplus import MessPlusSettings
     from router.replay import replay
     from workers import queues, runtime
+    from workers.app import use_broker
     from workers.provision import add_tenant, register_zoo
     from workers.publish import publish_feedback, publish_route
     from workers.simulated_user import SimulatedUser
@@ -51,6 +53,7 @@ def test_a_batch_through_the_whole_pipeline(
         saved = {k: os.environ.get(k) for k in environment if k.startswith("MESSPLUS_")}
         os.environ.update({k: v for k, v in environment.items() if k.startswith("MESSPLUS_")})
         runtime.close()
+        use_broker(redis_url)
         try:
             sessions = runtime.sessions()
             with sessions.begin() as session:
@@ -65,22 +68,28 @@ def test_a_batch_through_the_whole_pipeline(
                 workers.start(f"model-{model}", [queues.model_queue(model)])
             workers.start("feedback", [queues.FEEDBACK])
             user = SimulatedUser(sessions)
-            publish_route(request_ids, 50)
+            # Prompts arrive as a stream of batches, each rated before the next arrives, as
+            # users of a live service would: the router learns between batches.
             deadline = time.monotonic() + 600
             summary = None
-            while time.monotonic() < deadline:
-                ratings = user.new_ratings()
-                if ratings:
-                    publish_feedback(ratings, 200)
-                with sessions.begin() as session:
-                    progress = job_progress(session, job_id, tenant_id)
-                    if progress.finished and not ratings:
+            for start in range(0, N_PROMPTS, BATCH):
+                publish_route(request_ids[start : start + BATCH], 50)
+                while time.monotonic() < deadline:
+                    ratings = user.new_ratings()
+                    if ratings:
+                        publish_feedback(ratings, 200)
+                    with sessions.begin() as session:
+                        progress = job_progress(session, job_id, tenant_id)
                         summary = job_summary(session, job_id, tenant_id)
-                        if summary.rated == summary.done:
-                            break
-                time.sleep(0.25)
-            else:
-                pytest.fail(f"pipeline did not finish: {progress}\n{workers.logs()}")
+                    if (
+                        progress.done + progress.failed >= start + BATCH
+                        and not ratings
+                        and summary.rated >= summary.done
+                    ):
+                        break
+                    time.sleep(0.05)
+                else:
+                    pytest.fail(f"pipeline did not finish: {progress}\n{workers.logs()}")
             assert summary is not None
 
             with sessions.begin() as session:
@@ -111,6 +120,8 @@ def test_a_batch_through_the_whole_pipeline(
                     queue = max(0.0, queue + ALPHA - float(satisfied))
                 assert state.virtual_queue == pytest.approx(queue, abs=1e-9)
                 assert state.request_counter == N_PROMPTS
+                # Every served answer is rated, so no expected debt is outstanding.
+                assert state.pending_debt == pytest.approx(0.0, abs=1e-6)
         finally:
             workers.stop()
             runtime.close()
@@ -121,7 +132,9 @@ def test_a_batch_through_the_whole_pipeline(
                     os.environ[key] = value
 
     # Satisfaction and cost agree with `messplus replay` of the same policy on the same
-    # prompts (see the test's docstring in the README for the tolerance).
+    # prompts. The pipeline decides chunks of 50 and hears ratings one batch later, where
+    # replay hears each rating before the next request; replay's own spread over seeds is
+    # about 0.003 in satisfaction and 2.5% in cost, so 5 and 4 of those are allowed.
     subset = type(data)(
         name=data.name,
         models=data.models,
@@ -139,6 +152,6 @@ def test_a_batch_through_the_whole_pipeline(
         f"{replay_sat.mean():.4f}±{replay_sat.std():.4f} cost {replay_cost.mean():.0f}"
         f"±{replay_cost.std():.0f}"
     )
-    assert summary.satisfaction >= ALPHA - 0.02
-    assert abs(summary.satisfaction - replay_sat.mean()) <= 0.03
-    assert summary.cost == pytest.approx(replay_cost.mean(), rel=0.35)
+    assert summary.satisfaction >= ALPHA - 0.01
+    assert abs(summary.satisfaction - replay_sat.mean()) <= 0.015
+    assert summary.cost == pytest.approx(replay_cost.mean(), rel=0.10)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from router.messplus import MessPlusSettings, decide_chunk, draws_for
+from router.messplus import MessPlusSettings, decide_chunk, draws_for, ladder
 from router.predictor import SatisfactionPredictor
 from router.synthetic import SyntheticZoo
 
@@ -16,28 +16,30 @@ def trained(zoo: SyntheticZoo) -> SatisfactionPredictor:
     return predictor
 
 
-@pytest.mark.parametrize("thompson", [True, False])
+@pytest.mark.parametrize("use_ladder", [True, False])
 def test_a_chunk_decides_exactly_as_one_by_one(
-    zoo: SyntheticZoo, trained: SatisfactionPredictor, thompson: bool
+    zoo: SyntheticZoo, trained: SatisfactionPredictor, use_ladder: bool
 ) -> None:
-    settings = MessPlusSettings(thompson=thompson, c=0.3)
+    settings = MessPlusSettings(c=0.3, ladder=use_ladder, v=20.0 if use_ladder else 1e-3)
     prompts = list(zoo.data.prompts[1000:1300])
     x = trained.featuriser.featurise(prompts)
     cost = zoo.data.mean_cost()
     chunk = decide_chunk(
-        settings, 0.7, 5, 18.0, trained, cost, x, draws_for(np.random.default_rng(3), 300, 3)
+        settings, 0.7, 5, 18.0, trained, cost, x, draws_for(np.random.default_rng(3), 300)
     )
-    rng = np.random.default_rng(3)
-    single = [
-        decide_chunk(settings, 0.7, 5 + i, 18.0, trained, cost, x.row(i), draws_for(rng, 1, 3))[0]
-        for i in range(300)
-    ]
+    rng, queue, single = np.random.default_rng(3), 18.0, []
+    for i in range(300):
+        (decision,) = decide_chunk(
+            settings, 0.7, 5 + i, queue, trained, cost, x.row(i), draws_for(rng, 1)
+        )
+        single.append(decision)
+        # Ratings come later: the queue moves on by the expected debt, as inside a chunk.
+        queue = max(0.0, queue + 0.7 - decision.probabilities[decision.served])
     assert [d.served for d in chunk] == [d.served for d in single]
     assert [d.explored for d in chunk] == [d.explored for d in single]
-    np.testing.assert_allclose(
-        [d.probabilities for d in chunk], [d.probabilities for d in single], rtol=1e-12
-    )
+    np.testing.assert_allclose([d.queue for d in chunk], [d.queue for d in single])
     assert any(d.explored for d in chunk) and not all(d.explored for d in chunk)
+    assert len({d.served for d in chunk if not d.explored}) > 1
 
 
 def test_exploring_queries_every_model_and_serves_the_most_capable(
@@ -52,25 +54,48 @@ def test_exploring_queries_every_model_and_serves_the_most_capable(
         trained,
         zoo.data.mean_cost(),
         x,
-        draws_for(np.random.default_rng(0), 1, 3),
+        draws_for(np.random.default_rng(0), 1),
     )
     assert decision.explored and decision.queried == (0, 1, 2) and decision.served == 2
 
 
 def test_queue_buys_capability(zoo: SyntheticZoo, trained: SatisfactionPredictor) -> None:
-    """An empty queue routes to the cheapest model; a long one to capable models."""
-    settings = MessPlusSettings(c=0.0, thompson=False)
+    """An empty queue routes to the cheaper model of the rung; a long one escalates."""
+    settings = MessPlusSettings(c=0.0)
     x = trained.featuriser.featurise(list(zoo.data.prompts[1000:1400]))
     cost = zoo.data.mean_cost()
-    draws = draws_for(np.random.default_rng(0), 400, 3)
-    idle = decide_chunk(settings, 0.7, 1000, 0.0, trained, cost, x, draws)
-    behind = decide_chunk(settings, 0.7, 1000, 1e4, trained, cost, x, draws)
-    assert all(d.served == 0 for d in idle)
-    assert np.mean([d.served for d in behind]) > 1.5
+    draws = draws_for(np.random.default_rng(0), 400)
+    idle = decide_chunk(settings, 0.5, 1000, 0.0, trained, cost, x, draws)
+    behind = decide_chunk(settings, 0.5, 1000, 1e4, trained, cost, x, draws)
+    assert np.mean([d.served for d in idle]) < np.mean([d.served for d in behind])
+    assert max(d.served for d in behind) == 2
     assert all(0 <= d.served < 3 for d in idle + behind)
 
 
+def test_ladder_skips_a_confidently_dominated_model_and_picks_the_rung() -> None:
+    sd = np.full(4, 0.01)
+    cost = np.array([1.0, 2.0, 5.0, 10.0])
+    # Model 1 costs more than model 0 and is clearly worse: off the ladder.
+    rungs = ladder(np.array([0.6, 0.5, 0.8, 0.9]), sd, cost, 0.75, 3.0)
+    assert rungs.models == (0, 2, 3)
+    assert (rungs.lo, rungs.hi) == (0, 2)
+    # Even the cheapest may meet alpha: it mixes with the next one up.
+    rungs = ladder(np.array([0.6, 0.7, 0.8, 0.9]), sd, cost, 0.55, 3.0)
+    assert (rungs.lo, rungs.hi) == (0, 1)
+    # Nobody can: the most accurate model serves.
+    rungs = ladder(np.array([0.6, 0.7, 0.8, 0.9]), sd, cost, 0.99, 3.0)
+    assert rungs.hi == 3
+
+
+def test_an_uncertain_model_is_not_written_off() -> None:
+    """Few unlucky ratings put a model's mean below alpha; its bound keeps it on the rung."""
+    mean = np.array([0.45, 0.30, 0.60])
+    sd = np.array([0.01, 0.12, 0.01])
+    rungs = ladder(mean, sd, np.array([1.0, 5.0, 25.0]), 0.5, 3.0)
+    assert rungs.hi == 1
+
+
 def test_settings_reject_nonsense() -> None:
-    for bad in ({"v": 0.0}, {"c": -0.1}, {"c": 2.0}, {"headroom": -1.0}):
+    for bad in ({"v": 0.0}, {"c": -0.1}, {"c": 2.0}, {"headroom": -1.0}, {"escalation": 1.0}):
         with pytest.raises(ValueError):
             MessPlusSettings(**bad)  # type: ignore[arg-type]

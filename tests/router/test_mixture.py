@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from router.mixture import cheapest_mixture, satisfaction_prices
+from router.mixture import cheapest_mixture
 
 
 def _expected_cost(weights: np.ndarray, cost: np.ndarray) -> float:
@@ -39,11 +39,3 @@ def test_brute_force_agrees_on_random_zoos() -> None:
             assert weights @ cost <= best + 1e-6
         else:
             assert weights[np.argmax(accuracy)] == 1.0
-
-
-def test_price_is_the_flattest_slope() -> None:
-    accuracy = np.array([[0.6, 0.8, 0.85]])
-    cost = np.array([1.0, 3.0, 10.0])
-    assert satisfaction_prices(accuracy, cost)[0] == pytest.approx(2.0 / 0.2)
-    flat = np.array([[0.7, 0.7, 0.7]])
-    assert satisfaction_prices(flat, cost)[0] == pytest.approx(10.0)
