@@ -176,9 +176,7 @@ def decide_chunk(
     n, m = x.n_rows, predictor.n_models
     explored = draws < exploration_probability(first_t + np.arange(n), settings.c)
     probabilities = predictor.predict_features(x)
-    a, b = predictor.posterior()
-    mean = a / (a + b)
-    sd = np.sqrt(mean * (1.0 - mean) / (a + b + 1.0))
+    mean, sd = predictor.accuracy()
     rungs = ladder(mean, sd, cost_estimate, alpha, settings.confidence) if settings.ladder else None
     everyone = tuple(range(m))
     decisions = []

@@ -1,19 +1,29 @@
 """P(model m satisfies the request), for every model of the zoo at once.
 
 MESS+ uses these probabilities directly in its decision, so calibration matters more than
-ranking. The predictor has two layers:
+ranking. The predictor has two layers, mixed per model by their prequential evidence:
 
 - `base`: each model's accuracy ignoring the prompt, as a Beta posterior whose prior is
-  centred on the zoo's pooled accuracy (empirical Bayes). It is calibrated on average from
-  the first labels on, and its spread says how much the router still has to learn.
-- `text`: a residual logistic model on hashed n-gram features,
-  logit p = logit(base) + x . w_m, trained online with AdaGrad. It can only move a model's
-  probability away from its base rate where the prompt's wording has carried signal.
+  centred on the zoo's pooled accuracy (empirical Bayes). Calibrated on average from the
+  first ratings on; its spread says how much the router still has to learn.
+- `text`: an item-response model, logit p_m(x) = theta_m - difficulty(x), with one
+  difficulty per prompt read from hashed n-gram features (x . w) and shared by every model,
+  and one ability per model, trained online with AdaGrad. Sharing the difficulty is what
+  lets it learn from a router's own decisions: the router sends different prompts to
+  different models, so each model's own ratings are a biased sample of prompts, but every
+  rating of every model teaches the same difficulty, and given the prompt a rating is
+  unbiased. (Correctness of LLMs on a benchmark is well described this way: a prompt hard
+  for one model is hard for the others.)
 
-The two are mixed per model by their prequential evidence (Bayesian model averaging over
-"does the prompt tell us anything about this model?"): before a label updates anything, both
-are scored on it. Where prompts carry no signal the predictor stays on calibrated base rates;
-where they do it follows the text model once the evidence says so.
+Before a rating updates anything, both layers are scored on it; the mixture weight of the
+text layer is the posterior probability that it predicts that model's ratings better. So
+where prompts carry no signal the predictor stays on calibrated base rates, and where they
+do it follows the text layer once the evidence says so.
+
+A model's accuracy over the prompts that arrive (what the router needs to know whether it
+can carry the SLA) is not its base rate once routing reads the prompt, for the same reason:
+it is estimated through the text layer, from the running mean and spread of difficulty over
+every rated prompt, and blended with the base rate by the same evidence weight.
 
 Labels arrive as full vectors (an explored request: every model answered) or as a single
 entry (feedback on the one served answer): `observe` takes a mask of the known entries.
@@ -23,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,9 +44,18 @@ from router.features import HashedNgrams, SparseBatch
 
 __all__ = ["FORMAT_VERSION", "PredictorError", "SatisfactionPredictor"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _EPS = 1e-6
-_STATE = ("text_weights", "grad_sq", "successes", "trials", "log_evidence_gap")
+_STATE = (
+    "difficulty_weights",
+    "grad_sq",
+    "ability",
+    "ability_grad_sq",
+    "successes",
+    "trials",
+    "log_evidence_gap",
+    "difficulty_moments",
+)
 
 
 class PredictorError(Exception):
@@ -44,11 +64,6 @@ class PredictorError(Exception):
 
 def _sigmoid(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
-
-
-def _logit(p: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    p = np.clip(p, _EPS, 1.0 - _EPS)
-    return np.log(p) - np.log1p(-p)
 
 
 def _log_likelihood(
@@ -79,26 +94,33 @@ class SatisfactionPredictor:
     featuriser: HashedNgrams = field(default_factory=HashedNgrams)
     learning_rate: float = 0.2
     prior_strength: float = 2.0
-    text_weights: npt.NDArray[np.float64] = field(init=False)
+    difficulty_weights: npt.NDArray[np.float64] = field(init=False)
     grad_sq: npt.NDArray[np.float64] = field(init=False)
+    ability: npt.NDArray[np.float64] = field(init=False)
+    ability_grad_sq: npt.NDArray[np.float64] = field(init=False)
     successes: npt.NDArray[np.float64] = field(init=False)
     trials: npt.NDArray[np.float64] = field(init=False)
     log_evidence_gap: npt.NDArray[np.float64] = field(init=False)
+    # Count, mean and sum of squared deviations of difficulty over rated prompts (Welford).
+    difficulty_moments: npt.NDArray[np.float64] = field(init=False)
 
     def __post_init__(self) -> None:
         if self.n_models < 1:
             raise ValueError("a zoo needs at least one model")
-        d, m = self.featuriser.n_features, self.n_models
-        self.text_weights = np.zeros((d, m))
-        self.grad_sq = np.full((d, m), 1e-8)
+        m = self.n_models
+        self.difficulty_weights = np.zeros(self.featuriser.n_features)
+        self.grad_sq = np.full(self.featuriser.n_features, 1e-8)
+        self.ability = np.zeros(m)
+        self.ability_grad_sq = np.full(m, 1e-8)
         self.successes = np.zeros(m)
         self.trials = np.zeros(m)
         self.log_evidence_gap = np.zeros(m)
+        self.difficulty_moments = np.zeros(3)
 
     # -- the base layer ---------------------------------------------------------------------
 
     def posterior(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        """Beta(a, b) posterior of each model's accuracy.
+        """Beta(a, b) posterior of each model's accuracy from its rating counts.
 
         The prior has the weight of `prior_strength` labels at the zoo's pooled accuracy, so
         a model with few labels starts as an average member of the zoo, not as a coin flip.
@@ -111,51 +133,53 @@ class SatisfactionPredictor:
         return a, b
 
     def base_probability(self) -> npt.NDArray[np.float64]:
-        """Posterior mean accuracy of each model, ignoring the prompt."""
+        """Posterior mean accuracy of each model from its counts, ignoring the prompt."""
         a, b = self.posterior()
         return a / (a + b)
 
-    def sample_base_probability(
-        self, rng: np.random.Generator, n_rows: int
-    ) -> npt.NDArray[np.float64]:
-        """Thompson draws (n_rows, n_models) from each model's posterior accuracy."""
-        a, b = self.posterior()
-        return rng.beta(a, b, size=(n_rows, self.n_models))
-
     # -- the text layer ---------------------------------------------------------------------
 
-    def text_logit_shift(self, x: SparseBatch) -> npt.NDArray[np.float64]:
-        """x . w_m for every row and model: how far the prompt moves each base logit."""
-        contributions = self.text_weights[x.indices] * x.values[:, None]
+    def difficulty(self, x: SparseBatch) -> npt.NDArray[np.float64]:
+        """x . w for every row: how hard the prompt's wording says it is, for every model."""
+        contributions = self.difficulty_weights[x.indices] * x.values
         # Row sums of a CSR product as differences of a running sum: one pass, empty rows ok.
-        running = np.zeros((len(x.indices) + 1, self.n_models))
-        np.cumsum(contributions, axis=0, out=running[1:])
+        running = np.zeros(len(x.indices) + 1)
+        np.cumsum(contributions, out=running[1:])
         return running[x.indptr[1:]] - running[x.indptr[:-1]]
+
+    def text_probability(self, x: SparseBatch) -> npt.NDArray[np.float64]:
+        return _sigmoid(self.ability[None, :] - self.difficulty(x)[:, None])
 
     def text_weight(self) -> npt.NDArray[np.float64]:
         """Posterior probability, per model, that the text layer predicts better than base."""
-        return _sigmoid(self.log_evidence_gap)
+        return 1.0 / (1.0 + np.exp(-np.clip(self.log_evidence_gap, -30.0, 30.0)))
 
     # -- prediction -------------------------------------------------------------------------
 
-    def predict_features(
-        self, x: SparseBatch, base: npt.NDArray[np.float64] | None = None
-    ) -> npt.NDArray[np.float64]:
-        """(rows, n_models) satisfaction probabilities for featurised prompts.
-
-        `base` replaces the posterior-mean base rates, e.g. with Thompson draws: a model
-        whose accuracy is still uncertain then sometimes looks better than its mean, gets
-        served, and so gets learned, instead of being written off after a few unlucky labels.
-        """
-        if base is None:
-            base = self.base_probability()
-        base = np.broadcast_to(base, (x.n_rows, self.n_models))
+    def predict_features(self, x: SparseBatch) -> npt.NDArray[np.float64]:
+        """(rows, n_models) satisfaction probabilities for featurised prompts."""
         w = self.text_weight()
-        text = _sigmoid(_logit(base) + self.text_logit_shift(x))
-        return w * text + (1.0 - w) * base
+        return w * self.text_probability(x) + (1.0 - w) * self.base_probability()
 
     def predict(self, prompts: list[str]) -> npt.NDArray[np.float64]:
         return self.predict_features(self.featuriser.featurise(prompts))
+
+    def accuracy(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Each model's expected accuracy over the prompts that arrive, and its uncertainty.
+
+        The text layer's share averages its predictions over the difficulty seen so far
+        (mean and spread of x . w over rated prompts, via the probit approximation to a
+        logistic-normal mean); the spread is the base posterior's, which shrinks with the
+        number of ratings the model has.
+        """
+        a, b = self.posterior()
+        base = a / (a + b)
+        count, mean, squares = self.difficulty_moments
+        variance = squares / count if count > 1 else 0.0
+        text = _sigmoid((self.ability - mean) / math.sqrt(1.0 + math.pi * variance / 8.0))
+        w = self.text_weight()
+        blended = w * text + (1.0 - w) * base
+        return blended, np.sqrt(blended * (1.0 - blended) / (a + b + 1.0))
 
     # -- learning ---------------------------------------------------------------------------
 
@@ -175,18 +199,30 @@ class SatisfactionPredictor:
     def _observe_row(
         self, x: SparseBatch, y: npt.NDArray[np.float64], known: npt.NDArray[np.bool_]
     ) -> None:
+        difficulty = float(self.difficulty(x)[0])
+        text = _sigmoid(self.ability - difficulty)
         base = self.base_probability()
-        text = _sigmoid(_logit(base) + self.text_logit_shift(x)[0])
         gap = _log_likelihood(text, y) - _log_likelihood(base, y)
         self.log_evidence_gap += np.where(known, gap, 0.0)
         self.successes += np.where(known, y, 0.0)
         self.trials += known
-        gradient = np.where(known, text - y, 0.0)
-        outer = x.values[:, None] * gradient[None, :]
-        self.grad_sq[x.indices] += outer * outer
-        self.text_weights[x.indices] -= (
-            self.learning_rate * outer / np.sqrt(self.grad_sq[x.indices])
-        )
+        self._track_difficulty(difficulty)
+        # d(log-loss)/d(logit) per model; the logit is ability_m - difficulty(x).
+        residual = np.where(known, text - y, 0.0)
+        self.ability_grad_sq += residual * residual
+        self.ability -= self.learning_rate * residual / np.sqrt(self.ability_grad_sq)
+        weight_gradient = -residual.sum() * x.values
+        self.grad_sq[x.indices] += weight_gradient * weight_gradient
+        step = self.learning_rate * weight_gradient / np.sqrt(self.grad_sq[x.indices])
+        self.difficulty_weights[x.indices] -= step
+
+    def _track_difficulty(self, difficulty: float) -> None:
+        count, mean, squares = self.difficulty_moments
+        count += 1.0
+        delta = difficulty - mean
+        mean += delta / count
+        squares += delta * (difficulty - mean)
+        self.difficulty_moments = np.array([count, mean, squares])
 
     # -- serialisation ----------------------------------------------------------------------
 
