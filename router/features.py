@@ -70,7 +70,10 @@ class Featuriser(Protocol):
 
 @dataclass(frozen=True)
 class HashedNgrams:
-    """Hashed character n-grams, L2-normalised term frequencies per prompt."""
+    """Hashed character n-grams: one entry per occurrence, weighted 1/sqrt(n-grams in the
+    prompt), so a row's dot product is that of its term frequencies scaled to about unit
+    length. Repeated n-grams stay separate entries (summing in any dot product): merging
+    them would cost a sort on every decision; learners merge them when they update."""
 
     n_features: int = 1 << 16
     min_n: int = 3
@@ -93,7 +96,8 @@ class HashedNgrams:
             lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=n_docs)
             ends = np.cumsum(lengths)
             doc_of_byte = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
-        keys = []
+        buckets: list[npt.NDArray[np.uint64]] = []
+        docs: list[npt.NDArray[np.int64]] = []
         h = np.zeros(len(data), dtype=np.uint64)
         for n in range(1, self.max_n + 1):
             count = len(data) - n + 1
@@ -107,21 +111,25 @@ class HashedNgrams:
             if n_docs > 1:
                 start_doc = doc_of_byte[:count]
                 inside = np.arange(n, count + n) <= ends[start_doc]
-                bucket = (start_doc[inside].astype(np.uint64) << np.uint64(32)) | bucket[inside]
-            keys.append(bucket)
-        if keys:
-            unique, counts = np.unique(np.concatenate(keys), return_counts=True)
+                bucket = bucket[inside]
+                docs.append(start_doc[inside])
+            buckets.append(bucket)
+        indices = np.concatenate(buckets).astype(np.int64) if buckets else np.zeros(0, np.int64)
+        if n_docs > 1 and buckets:
+            # Group by prompt, keeping each prompt's n-grams in the order a lone prompt has.
+            doc = np.concatenate(docs)
+            order = np.argsort(doc, kind="stable")
+            indices, doc = indices[order], doc[order]
+            per_doc = np.bincount(doc, minlength=n_docs)
         else:
-            unique, counts = np.zeros(0, np.uint64), np.zeros(0, np.int64)
-        docs = (unique >> np.uint64(32)).astype(np.int64)
-        values = counts.astype(np.float64)
-        norms = np.sqrt(np.bincount(docs, weights=values * values, minlength=n_docs))
-        values /= norms[docs]
+            per_doc = np.array([len(indices)] * n_docs if n_docs == 1 else [0] * n_docs)
         indptr = np.zeros(n_docs + 1, dtype=np.int64)
-        np.cumsum(np.bincount(docs, minlength=n_docs), out=indptr[1:])
+        np.cumsum(per_doc, out=indptr[1:])
+        # Each occurrence weighs 1/sqrt(n-grams in its prompt); a repeated n-gram adds up.
+        scale = 1.0 / np.sqrt(np.maximum(per_doc, 1))
         return SparseBatch(
             indptr=indptr,
-            indices=(unique & bucket_mask).astype(np.int64),
-            values=values,
+            indices=indices,
+            values=np.repeat(scale, per_doc),
             n_features=self.n_features,
         )

@@ -41,6 +41,7 @@ import numpy.typing as npt
 
 from router.decision import Decision
 from router.features import SparseBatch
+from router.paper import PaperPredictor
 from router.predictor import SatisfactionPredictor
 from router.sla import exploration_probability, validate_alpha
 
@@ -162,7 +163,7 @@ def decide_chunk(
     alpha: float,
     first_t: int,
     queue: float,
-    predictor: SatisfactionPredictor,
+    predictor: SatisfactionPredictor | PaperPredictor,
     cost_estimate: npt.NDArray[np.float64],
     x: SparseBatch,
     draws: npt.NDArray[np.float64],
@@ -176,8 +177,13 @@ def decide_chunk(
     n, m = x.n_rows, predictor.n_models
     explored = draws < exploration_probability(first_t + np.arange(n), settings.c)
     probabilities = predictor.predict_features(x)
-    mean, sd = predictor.accuracy()
-    rungs = ladder(mean, sd, cost_estimate, alpha, settings.confidence) if settings.ladder else None
+    rungs = None
+    if settings.ladder:
+        mean, sd = predictor.accuracy()
+        rungs = predictor.memo(
+            ("ladder", alpha, settings.confidence, cost_estimate.tobytes()),
+            lambda: ladder(mean, sd, cost_estimate, alpha, settings.confidence),
+        )
     everyone = tuple(range(m))
     decisions = []
     for i in range(n):

@@ -21,6 +21,7 @@ from router.decision import Decision
 from router.features import SparseBatch
 from router.messplus import MessPlusSettings, decide_chunk, draws_for
 from router.mixture import cheapest_mixture
+from router.paper import PaperPredictor
 from router.predictor import SatisfactionPredictor
 from router.sla import advance_queue, exploration_probability
 
@@ -93,10 +94,15 @@ class MessPlusPolicy(Policy):
     The decision itself is router.messplus.decide_chunk, the same call the live router makes.
     """
 
-    def __init__(self, context: PolicyContext, settings: MessPlusSettings) -> None:
+    def __init__(
+        self,
+        context: PolicyContext,
+        settings: MessPlusSettings,
+        predictor: SatisfactionPredictor | PaperPredictor | None = None,
+    ) -> None:
         self.context = context
         self.settings = settings
-        self.predictor = SatisfactionPredictor(context.n_models)
+        self.predictor = predictor or SatisfactionPredictor(context.n_models)
         self.costs = CostEstimator(
             context.n_models, prior=context.cost_prior, keep_last=settings.cost_keep_last
         )
@@ -299,7 +305,7 @@ PAPER_SETTINGS = MessPlusSettings(
 
 POLICIES: dict[str, PolicyFactory] = {
     "messplus": lambda ctx: MessPlusPolicy(ctx, ctx.messplus),
-    "paper": lambda ctx: MessPlusPolicy(ctx, PAPER_SETTINGS),
+    "paper": lambda ctx: MessPlusPolicy(ctx, PAPER_SETTINGS, PaperPredictor(ctx.n_models)),
     "random": RandomMixturePolicy,
     "threshold": ThresholdPolicy,
     "mix": MixReference,

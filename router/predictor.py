@@ -34,8 +34,9 @@ from __future__ import annotations
 import base64
 import json
 import math
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -45,6 +46,7 @@ from router.features import HashedNgrams, SparseBatch
 __all__ = ["FORMAT_VERSION", "PredictorError", "SatisfactionPredictor"]
 
 FORMAT_VERSION = 2
+T = TypeVar("T")
 _EPS = 1e-6
 _STATE = (
     "difficulty_weights",
@@ -103,6 +105,9 @@ class SatisfactionPredictor:
     log_evidence_gap: npt.NDArray[np.float64] = field(init=False)
     # Count, mean and sum of squared deviations of difficulty over rated prompts (Welford).
     difficulty_moments: npt.NDArray[np.float64] = field(init=False)
+    # Prompt-independent quantities, computed once per state: a router decides many
+    # requests between two updates, and these would otherwise dominate a single decision.
+    _memo: dict[Hashable, Any] = field(init=False, default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.n_models < 1:
@@ -134,8 +139,25 @@ class SatisfactionPredictor:
 
     def base_probability(self) -> npt.NDArray[np.float64]:
         """Posterior mean accuracy of each model from its counts, ignoring the prompt."""
-        a, b = self.posterior()
-        return a / (a + b)
+        if "base" not in self._memo:
+            a, b = self.posterior()
+            self._memo["base"] = a / (a + b)
+        return self._memo["base"]
+
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """compute(), cached until the predictor next learns: for quantities a router
+        derives from the predictor's state alone (not from the prompt)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]  # type: ignore[no-any-return]
+
+    def set_counts(
+        self, successes: npt.NDArray[np.float64], trials: npt.NDArray[np.float64]
+    ) -> None:
+        """Replace the rating counts (a live router reads them from the database)."""
+        self.successes = np.asarray(successes, dtype=np.float64)
+        self.trials = np.asarray(trials, dtype=np.float64)
+        self._memo.clear()
 
     # -- the text layer ---------------------------------------------------------------------
 
@@ -152,7 +174,9 @@ class SatisfactionPredictor:
 
     def text_weight(self) -> npt.NDArray[np.float64]:
         """Posterior probability, per model, that the text layer predicts better than base."""
-        return 1.0 / (1.0 + np.exp(-np.clip(self.log_evidence_gap, -30.0, 30.0)))
+        if "weight" not in self._memo:
+            self._memo["weight"] = _sigmoid(self.log_evidence_gap)
+        return self._memo["weight"]
 
     # -- prediction -------------------------------------------------------------------------
 
@@ -172,6 +196,11 @@ class SatisfactionPredictor:
         logistic-normal mean); the spread is the base posterior's, which shrinks with the
         number of ratings the model has.
         """
+        if "accuracy" not in self._memo:
+            self._memo["accuracy"] = self._accuracy()
+        return self._memo["accuracy"]
+
+    def _accuracy(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         a, b = self.posterior()
         base = a / (a + b)
         count, mean, squares = self.difficulty_moments
@@ -195,6 +224,7 @@ class SatisfactionPredictor:
         for r in range(x.n_rows):
             if known[r].any():
                 self._observe_row(x.row(r), satisfied[r], known[r])
+                self._memo.clear()
 
     def _observe_row(
         self, x: SparseBatch, y: npt.NDArray[np.float64], known: npt.NDArray[np.bool_]
@@ -211,10 +241,13 @@ class SatisfactionPredictor:
         residual = np.where(known, text - y, 0.0)
         self.ability_grad_sq += residual * residual
         self.ability -= self.learning_rate * residual / np.sqrt(self.ability_grad_sq)
-        weight_gradient = -residual.sum() * x.values
-        self.grad_sq[x.indices] += weight_gradient * weight_gradient
-        step = self.learning_rate * weight_gradient / np.sqrt(self.grad_sq[x.indices])
-        self.difficulty_weights[x.indices] -= step
+        # Merge repeated n-grams: a fancy-indexed update would apply only one of them.
+        indices, position = np.unique(x.indices, return_inverse=True)
+        values = np.bincount(position, weights=x.values)
+        weight_gradient = -residual.sum() * values
+        self.grad_sq[indices] += weight_gradient * weight_gradient
+        step = self.learning_rate * weight_gradient / np.sqrt(self.grad_sq[indices])
+        self.difficulty_weights[indices] -= step
 
     def _track_difficulty(self, difficulty: float) -> None:
         count, mean, squares = self.difficulty_moments

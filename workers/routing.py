@@ -78,11 +78,9 @@ def _live_counts(
     predictor: SatisfactionPredictor, models: Sequence[ZooModel], stats: dict[int, ModelTally]
 ) -> None:
     """Put the zoo's live rating counts into the predictor's base layer."""
-    predictor.successes = np.array(
-        [stats[m.id].successes if m.id in stats else 0 for m in models], dtype=np.float64
-    )
-    predictor.trials = np.array(
-        [stats[m.id].trials if m.id in stats else 0 for m in models], dtype=np.float64
+    predictor.set_counts(
+        np.array([stats[m.id].successes if m.id in stats else 0 for m in models]),
+        np.array([stats[m.id].trials if m.id in stats else 0 for m in models]),
     )
 
 
