@@ -7,12 +7,19 @@ Delivery rules: JSON only (never pickle); tasks are acknowledged after they fini
 re-queued if their worker dies (every task is idempotent: conditional updates and
 insert-on-conflict keyed by request and model); one message prefetched at a time, since
 chunks are slow; hard time limits so a stuck call cannot hold a message forever.
+
+Beat sends one retraining request a night (MESSPLUS_RETRAIN_HOUR:MESSPLUS_RETRAIN_MINUTE,
+UTC). It expires unconsumed after 12 hours, so trainers that were down for days do not
+work through a backlog of identical nights when they come back.
 """
 
 from __future__ import annotations
 
+from celery.schedules import crontab
+
 from workers import queues
-from workers.settings import load_settings
+from workers.messages import TrainRequest
+from workers.settings import BROKER_VISIBILITY_TIMEOUT_S, load_settings
 
 _settings = load_settings()
 
@@ -35,5 +42,22 @@ task_routes = {
     "messplus.train": {"queue": queues.TRAIN},
     # messplus.infer goes to model.<name>, chosen per message by the router.
 }
+# Retraining streams every rating twice: it gets a limit of its own.
+task_annotations = {
+    "messplus.train": {
+        "time_limit": _settings.retrain_time_limit_s,
+        "soft_time_limit": _settings.retrain_time_limit_s * 0.9,
+    }
+}
 worker_hijack_root_logger = False
-broker_transport_options = {"visibility_timeout": 3600}
+broker_transport_options = {"visibility_timeout": BROKER_VISIBILITY_TIMEOUT_S}
+timezone = "UTC"
+enable_utc = True
+beat_schedule = {
+    "retrain-nightly": {
+        "task": "messplus.train",
+        "schedule": crontab(hour=_settings.retrain_hour, minute=_settings.retrain_minute),
+        "args": [TrainRequest().to_json()],
+        "options": {"queue": queues.TRAIN, "expires": 12 * 3600},
+    }
+}

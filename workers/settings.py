@@ -13,9 +13,11 @@ from dataclasses import dataclass, fields
 
 from db.engine import DATABASE_URL_ENV, database_url_from_env
 
-__all__ = ["PREFIX", "Settings", "SettingsError", "load_settings"]
+__all__ = ["BROKER_VISIBILITY_TIMEOUT_S", "PREFIX", "Settings", "SettingsError", "load_settings"]
 
 PREFIX = "MESSPLUS_"
+# How long Redis waits for an unacknowledged (late-ack) task before redelivering it.
+BROKER_VISIBILITY_TIMEOUT_S = 3600
 
 
 class SettingsError(ValueError):
@@ -38,6 +40,9 @@ class Settings:
     task_time_limit_s: float = 600.0
     router_seed: int | None = None
     log_json: bool = False
+    retrain_hour: int = 3
+    retrain_minute: int = 0
+    retrain_time_limit_s: float = 3000.0
 
     def __post_init__(self) -> None:
         for name in ("chunk_size", "max_prompt_bytes", "max_file_bytes", "max_tokens"):
@@ -47,6 +52,17 @@ class Settings:
             raise SettingsError(f"{PREFIX}INFER_RETRIES must be >= 0")
         if not self.infer_timeout_s > 0 or not self.task_time_limit_s > 0:
             raise SettingsError("timeouts must be > 0")
+        if not 0 < self.retrain_time_limit_s < BROKER_VISIBILITY_TIMEOUT_S:
+            # Past the visibility timeout Redis hands the unacknowledged task to another
+            # trainer while the first is still running.
+            raise SettingsError(
+                f"{PREFIX}RETRAIN_TIME_LIMIT_S must be > 0 and below the broker's "
+                f"visibility timeout ({BROKER_VISIBILITY_TIMEOUT_S} s)"
+            )
+        if not 0 <= self.retrain_hour <= 23:
+            raise SettingsError(f"{PREFIX}RETRAIN_HOUR must be 0..23")
+        if not 0 <= self.retrain_minute <= 59:
+            raise SettingsError(f"{PREFIX}RETRAIN_MINUTE must be 0..59")
 
 
 def _convert(name: str, raw: str, kind: str) -> object:

@@ -5,6 +5,9 @@ all are acknowledged late and redelivered if their worker dies. Transient databa
 are retried with backoff; Triton being unavailable is retried a bounded number of times
 and then fails the requests with the reason; a message that can never be processed goes
 to the dead-letter table and is acknowledged, so the worker keeps consuming.
+
+Retraining is idempotent too: a redelivered run trains the same candidate from the same
+ratings, which is then no better than the version the first run activated, and is rejected.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ from workers.app import app
 from workers.errors import InferenceError, InferenceUnavailable
 from workers.feedback import store_ratings
 from workers.inference import answer_chunk, fail_served
-from workers.messages import FeedbackChunk, InferChunk, MessageError, RouteChunk
+from workers.messages import FeedbackChunk, InferChunk, MessageError, RouteChunk, TrainRequest
 from workers.publish import publish_infer
 from workers.routing import route_chunk
+from workers.training import retrain
 
-__all__ = ["feedback", "infer", "route"]
+__all__ = ["feedback", "infer", "route", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +104,24 @@ def feedback(payload: Any) -> int:
     for rating, reason in summary.rejected:
         _dead_letter("feedback", {"ratings": [rating.__dict__]}, reason)
     return summary.new + summary.changed
+
+
+@app.task(name="messplus.train", **_TRANSIENT_DB)
+def train(payload: Any) -> dict[str, Any]:
+    """Retrain the predictor from all feedback; publish it only if it is better."""
+    try:
+        request = TrainRequest.parse(payload)
+    except MessageError as exc:
+        _dead_letter("train", payload, str(exc))
+        return {}
+    report = retrain(runtime.sessions(), dry_run=request.dry_run)
+    log.info(
+        "retrain: %s (%s), published version %s",
+        "accepted" if report.accepted else "rejected",
+        report.reason,
+        report.published_version_id,
+    )
+    return report.to_json()
 
 
 @worker_process_shutdown.connect
