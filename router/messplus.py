@@ -63,6 +63,9 @@ class MessPlusSettings:
       with raw costs (V then carries the cost unit) and starts the queue at 0.
     learn_from_served / cost_keep_last: the authors' variant learns only from explored
       requests and overwrites each cost estimate with the last explored value.
+    count_unrated: decide on the virtual queue plus the expected debt (alpha - predicted
+      satisfaction) of served answers not rated yet; the authors decide on the queue of
+      rated answers only, which under sparse feedback lags the SLA by every unrated answer.
     """
 
     v: float = 20.0
@@ -73,6 +76,7 @@ class MessPlusSettings:
     ladder: bool = True
     learn_from_served: bool = True
     cost_keep_last: bool = False
+    count_unrated: bool = True
 
     def __post_init__(self) -> None:
         if not self.v > 0:

@@ -108,6 +108,10 @@ class MessPlusPolicy(Policy):
         )
         self.t = 0
         self._queue = settings.initial_queue()
+        # The expected debt of served answers not rated yet, and each one's share of it:
+        # the same bookkeeping the live router keeps in the tenant's SLA state.
+        self._pending = 0.0
+        self._outstanding: dict[int, float] = {}
 
     @property
     def queue(self) -> float:
@@ -119,12 +123,16 @@ class MessPlusPolicy(Policy):
             self.settings,
             self.context.alpha,
             self.t,
-            self._queue,
+            max(0.0, self._queue + self._pending),
             self.predictor,
             self.costs.estimate(),
             request.features,
             draws_for(rng, 1),
         )
+        if self.settings.count_unrated:
+            debt = self.context.alpha - float(decision.probabilities[decision.served])
+            self._outstanding[request.index] = debt
+            self._pending += debt
         return decision
 
     def observe(self, request: Request, decision: Decision, outcome: Outcome) -> None:
@@ -141,6 +149,7 @@ class MessPlusPolicy(Policy):
         served = outcome.satisfied[decision.served]
         if not np.isnan(served):
             self._queue = advance_queue(self._queue, self.context.alpha, float(served))
+            self._pending -= self._outstanding.pop(request.index, 0.0)
 
 
 # -- baselines -----------------------------------------------------------------------------
@@ -301,6 +310,7 @@ PAPER_SETTINGS = MessPlusSettings(
     ladder=False,
     learn_from_served=False,
     cost_keep_last=True,
+    count_unrated=False,
 )
 
 POLICIES: dict[str, PolicyFactory] = {

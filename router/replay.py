@@ -2,8 +2,9 @@
 
 Requests arrive in a seeded random order; a served answer's satisfaction is the data set's
 label; every model a decision queries is charged its measured cost (so exploring costs the
-whole zoo). Feedback is immediate and complete here; the live router learns from whatever
-ratings arrive.
+whole zoo). Feedback is immediate; with feedback_share < 1 only that share of requests is
+ever rated (a seeded coin per request, as the paper's sparse setting), and the policy learns
+from those alone, while the SLA is still judged on every user's satisfaction.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def replay(
     seed: int,
     *,
     settings: MessPlusSettings | None = None,
+    feedback_share: float = 1.0,
     features: SparseBatch | None = None,
     on_request: Callable[[], None] | None = None,
 ) -> ReplayTrace:
@@ -85,8 +87,11 @@ def replay(
         data=data,
     )
     policy = make_policy(policy_name, context, data.models)
+    if not 0.0 < feedback_share <= 1.0:
+        raise ValueError(f"feedback share must be in (0, 1], got {feedback_share}")
     order = np.random.default_rng(seed).permutation(data.n_requests)
     rng = np.random.default_rng([seed, 1])
+    rated = np.random.default_rng([seed, 2]).random(data.n_requests) < feedback_share
     n = data.n_requests
     served = np.zeros(n, dtype=np.int64)
     explored = np.zeros(n, dtype=bool)
@@ -98,7 +103,8 @@ def replay(
         decision = policy.route(request, rng)
         queried = list(decision.queried)
         labels = np.full(data.n_models, np.nan)
-        labels[queried] = data.satisfied[index, queried]
+        if rated[step]:
+            labels[queried] = data.satisfied[index, queried]
         costs = np.full(data.n_models, np.nan)
         costs[queried] = data.cost[index, queried]
         policy.observe(request, decision, Outcome(labels, costs))

@@ -61,3 +61,11 @@ def test_unknown_policy_names_are_rejected(zoo: SyntheticZoo, name: str, message
 def test_offline_references_need_the_data(zoo: SyntheticZoo) -> None:
     with pytest.raises(ValueError, match="offline reference"):
         make_policy("oracle", PolicyContext(3, ALPHA), zoo.data.models)
+
+
+def test_sparse_feedback_is_judged_on_every_request(zoo: SyntheticZoo) -> None:
+    trace = replay(zoo.data, "messplus", ALPHA, seed=0, feedback_share=0.2)
+    assert len(trace.satisfied) == zoo.data.n_requests
+    assert trace.satisfaction > ALPHA - 0.05
+    with pytest.raises(ValueError, match="feedback share"):
+        replay(zoo.data, "messplus", ALPHA, seed=0, feedback_share=0.0)

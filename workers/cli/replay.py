@@ -38,6 +38,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     replay.add_argument("--c", type=float, help="exploration constant of messplus")
     replay.add_argument("--headroom", type=float, help="placeholder backlog of messplus")
     replay.add_argument("--seeds", default="0,1,2", help="comma-separated (default %(default)s)")
+    replay.add_argument(
+        "--feedback-share",
+        type=float,
+        default=1.0,
+        help="share of requests whose answers get rated (default 1; the paper's sparse "
+        "setting is 0.2); the SLA is judged on every request",
+    )
     replay.add_argument("--policy", action="append", metavar="P", help="policy to run (repeatable)")
     replay.add_argument("--json", action="store_true", help="print one JSON object only")
     replay.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the runs")
@@ -71,6 +78,8 @@ def _replay(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(str(exc)) from None
     seeds = _seeds(args.seeds)
+    if not 0.0 < args.feedback_share <= 1.0:
+        raise CliError(f"--feedback-share must be in (0, 1], got {args.feedback_share}")
     try:
         data = load_csv(args.data)
     except DatasetError as exc:
@@ -102,6 +111,7 @@ def _replay(args: argparse.Namespace) -> int:
                     alpha,
                     seed,
                     settings=settings,
+                    feedback_share=args.feedback_share,
                     features=features,
                     on_request=bar.update,
                 )
