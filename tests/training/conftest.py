@@ -76,7 +76,7 @@ class Deployment:
 
 
 @pytest.fixture
-def deployment(sessions: sessionmaker[Session]) -> Deployment:
+def deployment(sessions: sessionmaker[Session]) -> Deployment:  # noqa: F811 - the fixture
     zoo = synthetic_zoo(N_PROMPTS, seed=7)
     with sessions.begin() as session:
         models = register_zoo(session, zoo.data)

@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "workers.cli.jobs",
     "workers.cli.feedback",
     "workers.cli.worker",
+    "workers.cli.training",
 )
 
 
