@@ -1,0 +1,107 @@
+"""Routers pick up a newly published version on their next chunk, without a restart, and
+a version switch in the middle of routing loses or repeats no request."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+from sqlalchemy import func, select
+
+from db.models import Request, RoutingDecision
+from db.predictors import activate, publish_version
+from router.predictor import SatisfactionPredictor
+from tests.training.conftest import Deployment
+from workers.routing import PredictorCache, route_chunk
+from workers.training import retrain
+
+CHUNK = 20
+
+
+def _versions_of(deployment: Deployment, request_ids: list[int]) -> set[int | None]:
+    with deployment.sessions.begin() as session:
+        return set(
+            session.scalars(
+                select(RoutingDecision.predictor_version_id).where(
+                    RoutingDecision.request_id.in_(request_ids)
+                )
+            )
+        )
+
+
+def test_a_router_switches_to_a_new_version_on_its_next_chunk(deployment: Deployment) -> None:
+    cache, rng = PredictorCache(), np.random.default_rng(0)
+    first, second, third = (deployment.submit([f"question {i}?" for i in range(5)]) for _ in "abc")
+    assert route_chunk(deployment.sessions, first, rng, cache)
+    assert cache.version_id is None and _versions_of(deployment, first) == {None}
+
+    deployment.rate_zoo()
+    report = retrain(deployment.sessions)
+    assert report.published_version_id is not None
+    route_chunk(deployment.sessions, second, rng, cache)
+    assert cache.version_id == report.published_version_id and cache.loads == 2
+    assert _versions_of(deployment, second) == {report.published_version_id}
+    route_chunk(deployment.sessions, third, rng, cache)
+    assert cache.loads == 2  # unchanged version: checked, not reloaded
+
+
+def test_switching_versions_while_routing_routes_every_request_once(
+    deployment: Deployment,
+) -> None:
+    """Two routers are handed every chunk (as after a redelivery) while versions flip."""
+    deployment.rate_zoo()
+    trained = retrain(deployment.sessions).published_version_id
+    with deployment.sessions.begin() as session:
+        plain = publish_version(session, SatisfactionPredictor(3).to_bytes(), {}, "base").id
+    assert trained is not None
+    request_ids = deployment.submit([f"prompt {i} about topic {i % 7}?" for i in range(600)])
+    chunks = [request_ids[i : i + CHUNK] for i in range(0, len(request_ids), CHUNK)]
+    routed: list[set[int]] = []
+    routing = threading.Event()
+    errors: list[BaseException] = []
+
+    def router(seed: int) -> None:
+        cache, rng = PredictorCache(), np.random.default_rng(seed)
+        try:
+            for chunk in chunks:
+                sent = route_chunk(deployment.sessions, chunk, rng, cache)
+                routed.append({i for ids in sent.values() for i in ids})
+                time.sleep(0.003)  # the gap a broker leaves between messages
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    def switcher() -> None:
+        flips = 0
+        while routing.is_set():
+            with deployment.sessions.begin() as session:
+                activate(session, (trained, plain)[flips % 2])
+            flips += 1
+            time.sleep(0.002)
+
+    routing.set()
+    flipping = threading.Thread(target=switcher)
+    flipping.start()
+    routers = [threading.Thread(target=router, args=(seed,)) for seed in (1, 2)]
+    for thread in routers:
+        thread.start()
+    for thread in routers:
+        thread.join()
+    routing.clear()
+    flipping.join()
+    assert not errors, errors
+
+    calls = [ids for ids in routed if ids]
+    assert sum(len(ids) for ids in calls) == len(request_ids)  # none twice ...
+    assert set().union(*calls) == set(request_ids)  # ... and none lost
+    for ids in calls:  # each call decided its requests with one version
+        assert len(_versions_of(deployment, sorted(ids))) == 1
+    assert _versions_of(deployment, request_ids) == {trained, plain}
+    with deployment.sessions.begin() as session:
+        decided = session.scalar(
+            select(func.count(func.distinct(RoutingDecision.request_id))).where(
+                RoutingDecision.request_id.in_(request_ids)
+            )
+        )
+        statuses = set(session.scalars(select(Request.status).where(Request.id.in_(request_ids))))
+    assert decided == len(request_ids) and statuses == {"routed"}
