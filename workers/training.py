@@ -386,7 +386,7 @@ def train_from_csv(path: str | Path) -> SatisfactionPredictor:
         prompts = list(data.prompts[start : start + CSV_BATCH])
         predictor.observe(
             predictor.featuriser.featurise(prompts),
-            data.satisfied[start : start + CSV_BATCH],
+            data.satisfied[start : start + CSV_BATCH].astype(np.float64),
             known[: len(prompts)],
         )
     return predictor
