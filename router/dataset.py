@@ -54,6 +54,18 @@ class ZooData:
     def n_models(self) -> int:
         return len(self.models)
 
+    def subset(self, rows: slice) -> ZooData:
+        """The same zoo on a slice of its prompts (e.g. history apart from a live batch)."""
+        return ZooData(
+            name=self.name,
+            models=self.models,
+            prompts=self.prompts[rows],
+            satisfied=self.satisfied[rows],
+            cost=self.cost[rows],
+            latency_s=self.latency_s[rows],
+            cost_unit=self.cost_unit,
+        )
+
     def accuracy(self) -> npt.NDArray[np.float64]:
         """Each model's share of satisfied prompts."""
         return self.satisfied.mean(axis=0)

@@ -18,10 +18,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
+if TYPE_CHECKING:
+    from router.dataset import ZooData
+
 __all__ = ["DemoResult", "run_demo"]
+
+WARM_START_PROMPTS = 1000
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,7 @@ class DemoResult:
     cost: float
     cost_unit: str
     biggest_model_cost: float
+    mix_cost: float
     served_by: dict[str, int]
     explored: int
     done: int
@@ -80,17 +87,20 @@ def run_demo(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _run(data, n_prompts: int, alpha: float, timeout_s: float) -> DemoResult:  # type: ignore[no-untyped-def]
+def _run(data: ZooData, n_prompts: int, alpha: float, timeout_s: float) -> DemoResult:
     from celery.contrib.testing.worker import start_worker
 
     from db.jobs import create_job, job_progress
     from db.migrate import upgrade
+    from db.predictors import publish_version
     from db.reports import job_summary
+    from router.mixture import cheapest_mixture
     from workers import queues, runtime
     from workers.app import app
     from workers.provision import add_tenant, register_zoo
     from workers.publish import publish_feedback, publish_route
     from workers.simulated_user import SimulatedUser
+    from workers.training import train_from_data
 
     started = time.perf_counter()
     runtime.close()  # forget anything cached from another configuration
@@ -98,7 +108,18 @@ def _run(data, n_prompts: int, alpha: float, timeout_s: float) -> DemoResult:  #
     upgrade(settings.database_url)
     sessions = runtime.sessions()
     prompts = list(data.prompts[:n_prompts])
+    # Warm start, as a deployment would: a first predictor trained offline on labelled
+    # prompts other than the batch's (here the next thousand of the same zoo).
+    history = data.subset(slice(n_prompts, n_prompts + WARM_START_PROMPTS))
     with sessions.begin() as session:
+        if history.n_requests:
+            publish_version(
+                session,
+                train_from_data(history).to_bytes(),
+                {"trained_on": history.n_requests},
+                "warm start from labelled history",
+                activate=True,
+            )
         register_zoo(session, data)
         tenant_id = add_tenant(session, "demo", alpha).id
         job_id, request_ids = create_job(session, tenant_id, prompts, "demo")
@@ -107,26 +128,43 @@ def _run(data, n_prompts: int, alpha: float, timeout_s: float) -> DemoResult:  #
     with start_worker(
         app, pool="solo", perform_ping_check=False, queues=all_queues, shutdown_timeout=30
     ):
-        publish_route(request_ids, settings.chunk_size)
+        # Prompts arrive a chunk at a time, each answered and rated before the next, as
+        # users of a live service would send them: the router learns as the batch goes.
+        submitted, quiet_since = 0, time.monotonic()
         with tqdm(total=len(prompts), desc="requests done", unit="req", file=sys.stderr) as bar:
             deadline = time.monotonic() + timeout_s
             while time.monotonic() < deadline:
                 ratings = user.new_ratings()
                 if ratings:
                     publish_feedback(ratings, settings.chunk_size)
+                    quiet_since = time.monotonic()
                 with sessions.begin() as session:
                     progress = job_progress(session, job_id, tenant_id)
+                    summary = job_summary(session, job_id, tenant_id)
                 bar.update(progress.done + progress.failed - bar.n)
-                if progress.finished and not ratings:
-                    with sessions.begin() as session:
-                        summary = job_summary(session, job_id, tenant_id)
-                    if summary.rated >= summary.done:
+                settled = progress.done + progress.failed >= submitted and not ratings
+                # Move on once every answer is rated, or the ratings have gone quiet.
+                rated = summary.rated >= summary.done or time.monotonic() - quiet_since > 2.0
+                if settled and rated:
+                    if submitted >= len(request_ids):
                         break
-                time.sleep(0.2)
+                    publish_route(
+                        request_ids[submitted : submitted + settings.chunk_size],
+                        settings.chunk_size,
+                    )
+                    submitted = min(submitted + settings.chunk_size, len(request_ids))
+                time.sleep(0.05)
             else:
-                raise TimeoutError(f"the demo did not finish within {timeout_s:.0f} s")
+                raise TimeoutError(
+                    f"the demo did not finish within {timeout_s:.0f} s: {progress}, "
+                    f"{summary.rated} of {summary.done} served answers rated"
+                )
     runtime.close()
-    biggest = float(data.cost[: len(prompts), -1].sum())
+    batch = data.subset(slice(0, len(prompts)))
+    biggest = float(batch.cost[:, -1].sum())
+    # The cheapest fixed mixture meeting alpha, had the batch's accuracies been known.
+    mix = cheapest_mixture(batch.accuracy(), batch.mean_cost(), alpha)
+    mix_cost = float(mix @ batch.mean_cost()) * len(prompts)
     return DemoResult(
         alpha=alpha,
         satisfaction=summary.satisfaction,
@@ -134,6 +172,7 @@ def _run(data, n_prompts: int, alpha: float, timeout_s: float) -> DemoResult:  #
         cost=summary.cost,
         cost_unit=data.cost_unit,
         biggest_model_cost=biggest,
+        mix_cost=mix_cost,
         served_by=summary.served_by,
         explored=summary.explored,
         done=summary.done,

@@ -36,7 +36,7 @@ from db.feedback import FeedbackExample, iter_feedback_batches
 from db.models import Feedback, PredictorVersion
 from db.predictors import active_version, publish_version
 from db.zoo import list_models
-from router.dataset import load_csv
+from router.dataset import ZooData, load_csv
 from router.predictor import PredictorError, SatisfactionPredictor
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "held_out",
     "retrain",
     "train_from_csv",
+    "train_from_data",
 ]
 
 ECE_BINS = 10
@@ -379,7 +380,11 @@ def train_from_csv(path: str | Path) -> SatisfactionPredictor:
 
     Raises router.dataset.DatasetError for a file that cannot be used.
     """
-    data = load_csv(path)
+    return train_from_data(load_csv(path))
+
+
+def train_from_data(data: ZooData) -> SatisfactionPredictor:
+    """A predictor trained on labelled zoo data, every row a full label vector."""
     predictor = SatisfactionPredictor(data.n_models)
     known = np.ones((CSV_BATCH, data.n_models), dtype=bool)
     for start in range(0, data.n_requests, CSV_BATCH):

@@ -51,6 +51,11 @@ def _demo(args: argparse.Namespace) -> int:
         f"{result.cost_unit} for always the most capable model "
         f"({result.cost / result.biggest_model_cost:.0%}); {result.explored} explored"
     )
+    print(
+        f"  the cheapest fixed mix of models meeting alpha, had every model's accuracy on "
+        f"this batch been known in advance, would cost {result.mix_cost:,.0f} "
+        f"{result.cost_unit} ({result.cost / result.mix_cost:.2f}x)"
+    )
     total = sum(result.served_by.values()) or 1
     shares = ", ".join(f"{m} {n / total:.0%}" for m, n in sorted(result.served_by.items()))
     print(f"served by: {shares}")

@@ -1,0 +1,38 @@
+"""`messplus demo` as the README runs it: embedded, one command, nothing left behind."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _our_processes() -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "tritonserver" in cmdline or "workers.zoo_server" in cmdline:
+            found.append(f"{entry.name}: {cmdline[:120]}")
+    return found
+
+
+def test_demo_runs_embedded_and_cleans_up(tmp_path: Path) -> None:
+    before = _our_processes()
+    result = subprocess.run(
+        [sys.executable, "-m", "workers.cli", "demo", "--prompts", "120"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "120 done, 0 failed" in result.stdout
+    assert "satisfaction" in result.stdout and "served by:" in result.stdout
+    assert _our_processes() == before
+    assert not list(tmp_path.glob("*.db")) and not (tmp_path / ".messplus").exists()
