@@ -40,6 +40,7 @@ task_routes = {
     "messplus.route": {"queue": queues.ROUTE},
     "messplus.feedback": {"queue": queues.FEEDBACK},
     "messplus.train": {"queue": queues.TRAIN},
+    "messplus.reconcile": {"queue": queues.ROUTE},
     # messplus.infer goes to model.<name>, chosen per message by the router.
 }
 # Retraining streams every rating twice: it gets a limit of its own.
@@ -59,5 +60,11 @@ beat_schedule = {
         "schedule": crontab(hour=_settings.retrain_hour, minute=_settings.retrain_minute),
         "args": [TrainRequest().to_json()],
         "options": {"queue": queues.TRAIN, "expires": 12 * 3600},
-    }
+    },
+    # Requests whose messages were lost are published again (workers.reconciler).
+    "reconcile": {
+        "task": "messplus.reconcile",
+        "schedule": _settings.reconcile_every_s,
+        "options": {"queue": queues.ROUTE, "expires": _settings.reconcile_every_s},
+    },
 }

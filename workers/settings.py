@@ -43,6 +43,8 @@ class Settings:
     retrain_hour: int = 3
     retrain_minute: int = 0
     retrain_time_limit_s: float = 3000.0
+    reconcile_every_s: float = 60.0
+    stuck_after_s: float = 300.0
 
     def __post_init__(self) -> None:
         for name in ("chunk_size", "max_prompt_bytes", "max_file_bytes", "max_tokens"):
@@ -61,6 +63,8 @@ class Settings:
             )
         if not 0 <= self.retrain_hour <= 23:
             raise SettingsError(f"{PREFIX}RETRAIN_HOUR must be 0..23")
+        if not self.reconcile_every_s > 0 or not self.stuck_after_s > 0:
+            raise SettingsError(f"{PREFIX}RECONCILE_EVERY_S and STUCK_AFTER_S must be > 0")
         if not 0 <= self.retrain_minute <= 59:
             raise SettingsError(f"{PREFIX}RETRAIN_MINUTE must be 0..59")
 

@@ -28,10 +28,11 @@ from workers.feedback import store_ratings
 from workers.inference import answer_chunk, fail_served
 from workers.messages import FeedbackChunk, InferChunk, MessageError, RouteChunk, TrainRequest
 from workers.publish import publish_infer
+from workers.reconciler import reconcile as reconcile_stuck
 from workers.routing import route_chunk
 from workers.training import retrain
 
-__all__ = ["feedback", "infer", "route", "train"]
+__all__ = ["feedback", "infer", "reconcile", "route", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,16 @@ def train(payload: Any) -> dict[str, Any]:
         report.published_version_id,
     )
     return report.to_json()
+
+
+@app.task(name="messplus.reconcile", **_TRANSIENT_DB)
+def reconcile() -> int:
+    """Re-publish requests that stopped moving; idempotent stages make this always safe."""
+    settings = runtime.settings()
+    report = reconcile_stuck(runtime.sessions(), settings.stuck_after_s, settings.chunk_size)
+    if report.total:
+        log.warning("reconciler re-published %d stuck requests", report.total)
+    return report.total
 
 
 @worker_process_shutdown.connect

@@ -20,12 +20,14 @@ COMMAND_MODULES: tuple[str, ...] = (
     "workers.cli.zoo",
     "workers.cli.db",
     "workers.cli.demo",
+    "workers.cli.reconcile",
     "workers.cli.tenants",
     "workers.cli.submit",
     "workers.cli.jobs",
     "workers.cli.feedback",
     "workers.cli.worker",
     "workers.cli.training",
+    "workers.cli.sla",
 )
 
 

@@ -1,0 +1,35 @@
+"""`messplus reconcile`: publish again the requests whose messages were lost."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    command = subparsers.add_parser(
+        "reconcile",
+        help="re-publish requests stuck in queued or routed (lost messages)",
+        description="Find requests untouched for longer than --older-than seconds (default "
+        "MESSPLUS_STUCK_AFTER_S) and publish them again: queued ones to the router, routed "
+        "ones to each model that still owes an answer. Safe to run at any time: every stage "
+        "is idempotent. Beat also runs it every MESSPLUS_RECONCILE_EVERY_S seconds.",
+    )
+    command.add_argument("--older-than", type=float, metavar="S", help="seconds untouched")
+    command.set_defaults(func=_reconcile)
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    from workers import runtime
+    from workers.cli import CliError
+    from workers.reconciler import reconcile
+
+    settings = runtime.settings()
+    older_than = settings.stuck_after_s if args.older_than is None else args.older_than
+    if older_than < 0:
+        raise CliError("--older-than must be >= 0")
+    report = reconcile(runtime.sessions(), older_than, settings.chunk_size)
+    models = ", ".join(f"{m} {n}" for m, n in sorted(report.reinferred.items())) or "none"
+    print(f"re-published {report.requeued} queued requests; answers owed by: {models}")
+    return 0

@@ -1,0 +1,84 @@
+"""The reconciler: Postgres is the source of truth, the broker is not.
+
+A message can be lost (Redis restarted without persistence, a worker killed before it
+acknowledged, a publish that failed after the commit). The requests it carried then sit in
+'queued' or 'routed' without moving. The reconciler finds requests untouched for longer
+than a timeout and publishes them again: queued ones to the router, routed ones to every
+model that still owes an answer (the served model, and for an explored request every model).
+Every stage is idempotent, so a request that was merely slow is not routed, answered or
+charged twice; the requests re-published are touched so the next pass waits again.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.models import Request, RequestStatus, Response, RoutingDecision, ZooModel, utcnow
+from db.reconciler import stuck_requests
+from workers.publish import publish_infer, publish_route
+
+__all__ = ["ReconcileReport", "reconcile"]
+
+
+@dataclass
+class ReconcileReport:
+    """What one pass re-published."""
+
+    requeued: int = 0
+    reinferred: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return self.requeued + sum(self.reinferred.values())
+
+
+def _owed_answers(session: Session, routed: list[int]) -> dict[str, list[int]]:
+    """Model name -> routed request ids still waiting for that model's answer."""
+    if not routed:
+        return {}
+    models = dict(session.execute(select(ZooModel.id, ZooModel.name)).all())
+    answered = set(
+        session.execute(
+            select(Response.request_id, Response.model_id).where(Response.request_id.in_(routed))
+        ).all()
+    )
+    decisions = session.execute(
+        select(RoutingDecision.request_id, RoutingDecision.explored, Request.served_model_id)
+        .join(Request, Request.id == RoutingDecision.request_id)
+        .where(RoutingDecision.request_id.in_(routed))
+    ).all()
+    owed: dict[str, list[int]] = defaultdict(list)
+    for request_id, explored, served_model_id in decisions:
+        for model_id in list(models) if explored else [served_model_id]:
+            if (request_id, model_id) not in answered:
+                owed[models[model_id]].append(request_id)
+    return dict(owed)
+
+
+def reconcile(
+    sessions: sessionmaker[Session], older_than_s: float, chunk_size: int, limit: int = 10_000
+) -> ReconcileReport:
+    """Re-publish requests stuck for more than older_than_s; returns what was sent."""
+    with sessions.begin() as session:
+        stuck = stuck_requests(session, older_than_s, limit)
+        queued = [r.id for r in stuck if r.status == RequestStatus.QUEUED.value]
+        routed = [r.id for r in stuck if r.status == RequestStatus.ROUTED.value]
+        owed = _owed_answers(session, routed)
+        if stuck:
+            session.execute(
+                update(Request)
+                .where(Request.id.in_([r.id for r in stuck]))
+                .values(updated_at=utcnow())
+            )
+    report = ReconcileReport()
+    if queued:
+        publish_route(queued, chunk_size)
+        report.requeued = len(queued)
+    for model, ids in owed.items():
+        publish_infer(model, ids, chunk_size)
+        report.reinferred[model] = len(ids)
+    return report
