@@ -4,7 +4,8 @@ The prompts are read, sent to Triton in one batched call outside any transaction
 answers stored afterwards: inserted once per (request, model), so a redelivered chunk
 stores and charges nothing twice, and a request completes when the answer it is served is
 stored. A model that fails only fails the requests it serves; for requests it answers as
-an explored extra, its label is simply missing.
+an explored extra, its label is simply missing. When the server refuses a batch, its
+prompts are tried one by one, so one bad prompt fails alone.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from db.inference import ModelAnswer, mark_done, mark_failed, record_responses
 from db.model_stats import add_costs
 from db.models import Request, RequestStatus, Response, ZooModel
 from db.zoo import get_model_by_name
+from workers.errors import InferenceError, InferenceUnavailable
 from workers.triton_client import Completion, InferenceClient
 
 __all__ = ["InferOutcome", "answer_chunk", "fail_served"]
@@ -71,7 +73,16 @@ def answer_chunk(
         session.expunge(model)
     if not pending:
         return InferOutcome(0, 0, 0)
-    completions = client.generate(triton_name, [prompt for _, prompt in pending], max_tokens)
+    try:
+        completions = client.generate(triton_name, [prompt for _, prompt in pending], max_tokens)
+    except InferenceUnavailable:
+        raise
+    except InferenceError:
+        if len(pending) == 1:
+            raise
+        # One prompt the server refuses must not fail its whole chunk: answer each alone,
+        # so only the requests that are refused on their own fail (with the reason).
+        return _answer_one_by_one(sessions, client, model_name, pending, max_tokens)
     answers = [
         ModelAnswer(
             request_id=request_id,
@@ -90,6 +101,28 @@ def answer_chunk(
         add_costs(session, {model_id: (sum(charged), len(charged))} if charged else {})
         done = mark_done(session, [request_id for request_id, _ in pending])
     return InferOutcome(len(answers), len(charged), len(done))
+
+
+def _answer_one_by_one(
+    sessions: sessionmaker[Session],
+    client: InferenceClient,
+    model_name: str,
+    pending: Sequence[tuple[int, str]],
+    max_tokens: int,
+) -> InferOutcome:
+    answered = charged = done = 0
+    for request_id, _ in pending:
+        try:
+            outcome = answer_chunk(sessions, client, model_name, [request_id], max_tokens)
+        except InferenceUnavailable:
+            raise
+        except InferenceError as exc:
+            fail_served(sessions, model_name, [request_id], f"rejected: {exc}")
+            continue
+        answered += outcome.answered
+        charged += outcome.charged
+        done += outcome.done
+    return InferOutcome(answered, charged, done)
 
 
 def fail_served(

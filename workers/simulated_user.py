@@ -10,12 +10,12 @@ by a stable hash so every model's answer to a rated request is rated together.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Response, ZooModel
+from db.models import Feedback, Response, ZooModel
 from workers.messages import RatingMessage
 
 __all__ = ["SimulatedUser"]
@@ -23,28 +23,36 @@ __all__ = ["SimulatedUser"]
 
 @dataclass
 class SimulatedUser:
-    """Rates every answer stored after the last one it saw."""
+    """Rates every stored answer it has not seen yet.
+
+    Answers are found by what the user has already seen, not by an id cursor: a database
+    hands out ids when rows are inserted, not when their transactions commit, so an answer
+    with a lower id can become visible after higher ones (an explored request's answers
+    come from three model workers at once) and a cursor would skip it for good.
+    """
 
     sessions: sessionmaker[Session]
     share: float = 1.0
-    last_response_id: int = 0
+    seen: set[int] = field(default_factory=set)
 
     def wants_to_rate(self, request_id: int) -> bool:
         return zlib.crc32(request_id.to_bytes(8, "little")) / 2**32 < self.share
 
     def new_ratings(self, limit: int = 10_000) -> list[RatingMessage]:
         with self.sessions.begin() as session:
+            rated = select(Feedback.id).where(
+                Feedback.request_id == Response.request_id, Feedback.model_id == Response.model_id
+            )
             rows = session.execute(
                 select(Response.id, Response.request_id, ZooModel.name, Response.would_satisfy)
                 .join(ZooModel, ZooModel.id == Response.model_id)
-                .where(Response.id > self.last_response_id, Response.would_satisfy.is_not(None))
+                .where(Response.would_satisfy.is_not(None), ~rated.exists())
                 .order_by(Response.id)
-                .limit(limit)
             ).all()
-        if rows:
-            self.last_response_id = rows[-1][0]
+        fresh = [row for row in rows if row[0] not in self.seen][:limit]
+        self.seen.update(row[0] for row in fresh)
         return [
             RatingMessage(request_id, bool(satisfied), model)
-            for _, request_id, model, satisfied in rows
+            for _, request_id, model, satisfied in fresh
             if self.wants_to_rate(request_id)
         ]

@@ -62,6 +62,11 @@ EXIT_TIMEOUT_S = 5
 _LOG_TAIL_LINES = 30
 
 
+# Longest prompt a zoo model accepts (below MESSPLUS_MAX_PROMPT_BYTES, so clients can
+# submit prompts the servers refuse, as happens with real context windows).
+CONTEXT_BYTES = 8192
+
+
 class ZooError(RuntimeError):
     """The zoo could not be started or stopped; the message carries Triton's last log lines."""
 
@@ -94,7 +99,14 @@ class ZooBook:
     def answer(
         self, model_index: int, prompts: Sequence[str], max_tokens: Sequence[int] | None
     ) -> dict[str, npt.NDArray[Any]]:
-        """One zoo member's outputs for a batch of prompts, each shaped (batch, 1)."""
+        """One zoo member's outputs for a batch of prompts, each shaped (batch, 1).
+
+        A prompt longer than CONTEXT_BYTES is refused, failing its whole batch, as a real
+        LLM server refuses a prompt over its context window.
+        """
+        for prompt in prompts:
+            if len(prompt.encode("utf-8")) > CONTEXT_BYTES:
+                raise ValueError(f"prompt of {len(prompt.encode())} bytes exceeds the context")
         data = self.data
         model = data.models[model_index]
         rows = np.empty(len(prompts), dtype=np.int64)
