@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from db.scratch import scratch_database
 from workers.fleet import Fleet, worker_environment
 
 POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -54,26 +55,6 @@ REDIS_URL = "redis://127.0.0.1:6379/12"
 POLL_S = 0.05
 
 Row = dict[str, float]
-
-
-@contextmanager
-def fresh_database() -> Iterator[str]:
-    from sqlalchemy import create_engine, text
-
-    from db.migrate import upgrade
-
-    name = f"messplus_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    upgrade(url)
-    try:
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @contextmanager
@@ -316,7 +297,7 @@ def main() -> int:
     rss_runs: dict[str, list[Row]] = {"batched": [], "per_request": []}
     model_queues = [queues.model_queue(m) for m in data.models]
     with (
-        fresh_database() as url,
+        scratch_database(POSTGRES_ADMIN, "messplus_bench") as url,
         start_zoo_process(None) as zoo,
         tempfile.TemporaryDirectory() as logs,
     ):

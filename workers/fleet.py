@@ -12,10 +12,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Fleet", "worker_environment"]
+__all__ = ["Fleet", "local_deployment", "worker_environment"]
 
 
 def worker_environment(**settings: str) -> dict[str, str]:
@@ -90,3 +92,34 @@ class Fleet:
             f"--- {path.name}\n{path.read_text(errors='replace')[-tail_chars:]}"
             for path in sorted(self.log_dir.glob("*.log"))
         )
+
+
+@contextmanager
+def local_deployment(log_dir: Path, **settings: str) -> Iterator[Fleet]:
+    """This process and the workers it starts, pointed at one local deployment.
+
+    MESSPLUS_* variables are set here for the duration (and restored after), cached
+    engines and clients are dropped and the Celery app is re-pointed at the broker, so a
+    test or benchmark can run a deployment of its own in a process that ran others before.
+    Every worker started on the yielded fleet is stopped on exit.
+    """
+    from workers import runtime
+    from workers.app import use_broker
+
+    environment = worker_environment(**settings)
+    ours = {key: value for key, value in environment.items() if key.startswith("MESSPLUS_")}
+    saved = {key: os.environ.get(key) for key in ours}
+    os.environ.update(ours)
+    runtime.close()
+    use_broker(settings["broker_url"])
+    fleet = Fleet(environment, log_dir)
+    try:
+        yield fleet
+    finally:
+        fleet.stop()
+        runtime.close()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

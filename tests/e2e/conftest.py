@@ -4,7 +4,6 @@ processes, started per test module and torn down after it."""
 from __future__ import annotations
 
 import socket
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,22 +39,10 @@ def shared_csv(name: str) -> Path:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh, migrated Postgres database, dropped afterwards."""
-    from sqlalchemy import create_engine, text
+    from db.scratch import scratch_database
 
-    from db.migrate import upgrade
-
-    name = f"messplus_e2e_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    upgrade(url)
-    try:
+    with scratch_database(POSTGRES_ADMIN, "messplus_e2e") as url:
         yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ user rating from the labels, everything persisted in Postgres."""
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.e2e.conftest import require_services, shared_csv
-from workers.fleet import Fleet, worker_environment
+from workers.fleet import local_deployment
 
 pytestmark = [pytest.mark.services, pytest.mark.shared_data]
 
@@ -35,102 +34,89 @@ def test_a_batch_through_the_whole_pipeline(
     from router.messplus import MessPlusSettings
     from router.replay import replay
     from workers import queues, runtime
-    from workers.app import use_broker
     from workers.provision import add_tenant, register_zoo
     from workers.publish import publish_feedback, publish_route
     from workers.simulated_user import SimulatedUser
     from workers.zoo_server import start_zoo_process
 
     data = load_csv(data_path)
-    with start_zoo_process(data_path) as zoo:
-        environment = worker_environment(
+    with (
+        start_zoo_process(data_path) as zoo,
+        local_deployment(
+            tmp_path,
             database_url=postgres_url,
             broker_url=redis_url,
             triton_url=zoo.grpc_url,
             chunk_size="50",
-        )
-        workers = Fleet(environment, tmp_path)
-        saved = {k: os.environ.get(k) for k in environment if k.startswith("MESSPLUS_")}
-        os.environ.update({k: v for k, v in environment.items() if k.startswith("MESSPLUS_")})
-        runtime.close()
-        use_broker(redis_url)
-        try:
-            sessions = runtime.sessions()
-            with sessions.begin() as session:
-                register_zoo(session, data)
-                tenant_id = add_tenant(session, "acme", ALPHA).id
-                job_id, request_ids = create_job(
-                    session, tenant_id, list(data.prompts[:N_PROMPTS]), "arc_challenge"
-                )
-            for i in (1, 2):
-                workers.start(f"route{i}", [queues.ROUTE])
-            for model in data.models:
-                workers.start(f"model-{model}", [queues.model_queue(model)])
-            workers.start("feedback", [queues.FEEDBACK])
-            user = SimulatedUser(sessions)
-            # Prompts arrive as a stream of batches, each rated before the next arrives, as
-            # users of a live service would: the router learns between batches.
-            deadline = time.monotonic() + 600
-            summary = None
-            for start in range(0, N_PROMPTS, BATCH):
-                publish_route(request_ids[start : start + BATCH], 50)
-                while time.monotonic() < deadline:
-                    ratings = user.new_ratings()
-                    if ratings:
-                        publish_feedback(ratings, 200)
-                    with sessions.begin() as session:
-                        progress = job_progress(session, job_id, tenant_id)
-                        summary = job_summary(session, job_id, tenant_id)
-                    if (
-                        progress.done + progress.failed >= start + BATCH
-                        and not ratings
-                        and summary.rated >= summary.done
-                    ):
-                        break
-                    time.sleep(0.05)
-                else:
-                    pytest.fail(f"pipeline did not finish: {progress}\n{workers.logs()}")
-            assert summary is not None
+        ) as workers,
+    ):
+        sessions = runtime.sessions()
+        with sessions.begin() as session:
+            register_zoo(session, data)
+            tenant_id = add_tenant(session, "acme", ALPHA).id
+            job_id, request_ids = create_job(
+                session, tenant_id, list(data.prompts[:N_PROMPTS]), "arc_challenge"
+            )
+        for i in (1, 2):
+            workers.start(f"route{i}", [queues.ROUTE])
+        for model in data.models:
+            workers.start(f"model-{model}", [queues.model_queue(model)])
+        workers.start("feedback", [queues.FEEDBACK])
+        user = SimulatedUser(sessions)
+        # Prompts arrive as a stream of batches, each rated before the next arrives, as
+        # users of a live service would: the router learns between batches.
+        deadline = time.monotonic() + 600
+        summary = None
+        for start in range(0, N_PROMPTS, BATCH):
+            publish_route(request_ids[start : start + BATCH], 50)
+            while time.monotonic() < deadline:
+                ratings = user.new_ratings()
+                if ratings:
+                    publish_feedback(ratings, 200)
+                with sessions.begin() as session:
+                    progress = job_progress(session, job_id, tenant_id)
+                    summary = job_summary(session, job_id, tenant_id)
+                if (
+                    progress.done + progress.failed >= start + BATCH
+                    and not ratings
+                    and summary.rated >= summary.done
+                ):
+                    break
+                time.sleep(0.05)
+            else:
+                pytest.fail(f"pipeline did not finish: {progress}\n{workers.logs()}")
+        assert summary is not None
 
-            with sessions.begin() as session:
-                # Every request ends done exactly once, served by one stored answer.
-                assert summary.done == N_PROMPTS and summary.failed == 0, workers.logs()
-                served_answers = session.scalar(
-                    select(func.count())
-                    .select_from(Response)
-                    .join(Request, Request.id == Response.request_id)
-                    .where(Response.model_id == Request.served_model_id)
-                )
-                assert served_answers == N_PROMPTS
-                # The SLA state equals the one recomputed from the stored feedback.
-                state = session.get(SlaState, tenant_id)
-                tally = recompute_sla_from_feedback(session, tenant_id)
-                assert (state.rated_count, state.satisfied_count) == (
-                    tally.rated_count,
-                    tally.satisfied_count,
-                )
-                queue = MessPlusSettings().initial_queue()
-                served_ratings = session.scalars(
-                    select(Feedback.satisfied)
-                    .join(Request, Request.id == Feedback.request_id)
-                    .where(Feedback.model_id == Request.served_model_id)
-                    .order_by(Feedback.id)
-                ).all()
-                for satisfied in served_ratings:
-                    queue = max(0.0, queue + ALPHA - float(satisfied))
-                assert state.virtual_queue == pytest.approx(queue, abs=1e-9)
-                assert state.request_counter == N_PROMPTS
-                # Every served answer is rated, so no expected debt is outstanding.
-                assert state.pending_debt == pytest.approx(0.0, abs=1e-6)
-        finally:
-            workers.stop()
-            runtime.close()
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-
+        with sessions.begin() as session:
+            # Every request ends done exactly once, served by one stored answer.
+            assert summary.done == N_PROMPTS and summary.failed == 0, workers.logs()
+            served_answers = session.scalar(
+                select(func.count())
+                .select_from(Response)
+                .join(Request, Request.id == Response.request_id)
+                .where(Response.model_id == Request.served_model_id)
+            )
+            assert served_answers == N_PROMPTS
+            # The SLA state equals the one recomputed from the stored feedback.
+            state = session.get(SlaState, tenant_id)
+            tally = recompute_sla_from_feedback(session, tenant_id)
+            assert (state.rated_count, state.satisfied_count) == (
+                tally.rated_count,
+                tally.satisfied_count,
+            )
+            queue = MessPlusSettings().initial_queue()
+            served_ratings = session.scalars(
+                select(Feedback.satisfied)
+                .join(Request, Request.id == Feedback.request_id)
+                .where(Feedback.model_id == Request.served_model_id)
+                .order_by(Feedback.id)
+            ).all()
+            for satisfied in served_ratings:
+                queue = max(0.0, queue + ALPHA - float(satisfied))
+            assert state.virtual_queue == pytest.approx(queue, abs=1e-9)
+            assert state.request_counter == N_PROMPTS
+            # Every served answer is rated, so no expected debt is outstanding.
+            assert state.pending_debt == pytest.approx(0.0, abs=1e-6)
     # Satisfaction and cost agree with `messplus replay` of the same policy on the same
     # prompts. The pipeline decides chunks of 50 and hears ratings one batch later, where
     # replay hears each rating before the next request; replay's own spread over seeds is

@@ -15,14 +15,13 @@ three models satisfy 60%, 74% and 79%, so each alpha asks for a different mix.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import require_services, shared_csv
-from workers.fleet import Fleet, worker_environment
+from workers.fleet import local_deployment
 
 pytestmark = [pytest.mark.services, pytest.mark.shared_data]
 
@@ -43,7 +42,6 @@ def test_each_tenant_gets_its_own_sla_and_the_cheaper_sla_costs_less(
     from db.sla_report import sla_report
     from router.dataset import load_csv
     from workers import queues, runtime
-    from workers.app import use_broker
     from workers.provision import add_tenant, register_zoo
     from workers.publish import publish_feedback, publish_route
     from workers.simulated_user import SimulatedUser
@@ -51,100 +49,88 @@ def test_each_tenant_gets_its_own_sla_and_the_cheaper_sla_costs_less(
 
     data = load_csv(data_path)
     assert data.n_requests >= len(ALPHAS) * N_PROMPTS
-    with start_zoo_process(data_path) as zoo:
-        environment = worker_environment(
+    with (
+        start_zoo_process(data_path) as zoo,
+        local_deployment(
+            tmp_path,
             database_url=postgres_url,
             broker_url=redis_url,
             triton_url=zoo.grpc_url,
             chunk_size=str(BATCH),
-        )
-        workers = Fleet(environment, tmp_path)
-        saved = {k: os.environ.get(k) for k in environment if k.startswith("MESSPLUS_")}
-        os.environ.update({k: v for k, v in environment.items() if k.startswith("MESSPLUS_")})
-        runtime.close()
-        use_broker(redis_url)
-        try:
-            sessions = runtime.sessions()
-            # tenant id -> (alpha, job id, request ids)
-            tenants: dict[int, tuple[float, str, list[int]]] = {}
-            with sessions.begin() as session:
-                register_zoo(session, data)
-                for i, alpha in enumerate(ALPHAS):
-                    tenant_id = add_tenant(session, f"tenant-{alpha:g}", alpha).id
-                    prompts = data.prompts[i * N_PROMPTS : (i + 1) * N_PROMPTS]
-                    job_id, request_ids = create_job(
-                        session, tenant_id, list(prompts), f"winogrande[{i * N_PROMPTS}:]"
-                    )
-                    tenants[tenant_id] = (alpha, job_id, request_ids)
-            for i in (1, 2):
-                workers.start(f"route{i}", [queues.ROUTE])
-            for model in data.models:
-                workers.start(f"model-{model}", [queues.model_queue(model)])
-            workers.start("feedback", [queues.FEEDBACK])
-            user = SimulatedUser(sessions)
-            deadline = time.monotonic() + 900
-            summaries: dict[int, JobSummary] = {}
-            for start in range(0, N_PROMPTS, BATCH):
-                # Each tenant's next batch arrives together with the others' and is rated
-                # before the next round, so the tenants' traffic interleaves in the routers.
-                for _, _, request_ids in tenants.values():
-                    publish_route(request_ids[start : start + BATCH], BATCH)
-                while time.monotonic() < deadline:
-                    ratings = user.new_ratings()
-                    if ratings:
-                        publish_feedback(ratings, 200)
-                    with sessions.begin() as session:
-                        finished = 0
-                        for tenant_id, (_, job_id, _) in tenants.items():
-                            progress = job_progress(session, job_id, tenant_id)
-                            summaries[tenant_id] = job_summary(session, job_id, tenant_id)
-                            finished += progress.done + progress.failed >= start + BATCH
-                    if (
-                        finished == len(tenants)
-                        and not ratings
-                        and all(s.rated >= s.done for s in summaries.values())
-                    ):
-                        break
-                    time.sleep(0.05)
-                else:
-                    pytest.fail(f"pipeline did not finish: {summaries}\n{workers.logs()}")
+        ) as workers,
+    ):
+        sessions = runtime.sessions()
+        # tenant id -> (alpha, job id, request ids)
+        tenants: dict[int, tuple[float, str, list[int]]] = {}
+        with sessions.begin() as session:
+            register_zoo(session, data)
+            for i, alpha in enumerate(ALPHAS):
+                tenant_id = add_tenant(session, f"tenant-{alpha:g}", alpha).id
+                prompts = data.prompts[i * N_PROMPTS : (i + 1) * N_PROMPTS]
+                job_id, request_ids = create_job(
+                    session, tenant_id, list(prompts), f"winogrande[{i * N_PROMPTS}:]"
+                )
+                tenants[tenant_id] = (alpha, job_id, request_ids)
+        for i in (1, 2):
+            workers.start(f"route{i}", [queues.ROUTE])
+        for model in data.models:
+            workers.start(f"model-{model}", [queues.model_queue(model)])
+        workers.start("feedback", [queues.FEEDBACK])
+        user = SimulatedUser(sessions)
+        deadline = time.monotonic() + 900
+        summaries: dict[int, JobSummary] = {}
+        for start in range(0, N_PROMPTS, BATCH):
+            # Each tenant's next batch arrives together with the others' and is rated
+            # before the next round, so the tenants' traffic interleaves in the routers.
+            for _, _, request_ids in tenants.values():
+                publish_route(request_ids[start : start + BATCH], BATCH)
+            while time.monotonic() < deadline:
+                ratings = user.new_ratings()
+                if ratings:
+                    publish_feedback(ratings, 200)
+                with sessions.begin() as session:
+                    finished = 0
+                    for tenant_id, (_, job_id, _) in tenants.items():
+                        progress = job_progress(session, job_id, tenant_id)
+                        summaries[tenant_id] = job_summary(session, job_id, tenant_id)
+                        finished += progress.done + progress.failed >= start + BATCH
+                if (
+                    finished == len(tenants)
+                    and not ratings
+                    and all(s.rated >= s.done for s in summaries.values())
+                ):
+                    break
+                time.sleep(0.05)
+            else:
+                pytest.fail(f"pipeline did not finish: {summaries}\n{workers.logs()}")
 
-            cost_per_request = {}
-            with sessions.begin() as session:
-                for tenant_id, (alpha, _, _) in tenants.items():
-                    summary = summaries[tenant_id]
-                    assert (summary.done, summary.failed) == (N_PROMPTS, 0), workers.logs()
-                    assert summary.rated == N_PROMPTS
-                    # The stored counters agree with the ratings, tenant by tenant.
-                    state = session.get(SlaState, tenant_id)
-                    assert state is not None
-                    tally = recompute_sla_from_feedback(session, tenant_id)
-                    assert (state.rated_count, state.satisfied_count) == (
-                        tally.rated_count,
-                        tally.satisfied_count,
-                    )
-                    report = sla_report(session, session.get_one(Tenant, tenant_id))
-                    assert (report.since_start.rated, report.since_start.satisfied) == (
-                        summary.rated,
-                        summary.satisfied,
-                    )
-                    cost_per_request[alpha] = summary.cost / summary.requests
-                    lower, upper = report.since_start.lower, report.since_start.upper
-                    print(
-                        f"tenant alpha {alpha:g}: satisfaction {summary.satisfaction:.4f} "
-                        f"[{lower:.4f}, {upper:.4f}] over {summary.rated} rated answers, "
-                        f"cost per request {cost_per_request[alpha]:.1f} {data.cost_unit}, "
-                        f"explored {summary.explored}, served {summary.served_by}"
-                    )
-        finally:
-            workers.stop()
-            runtime.close()
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-
+        cost_per_request = {}
+        with sessions.begin() as session:
+            for tenant_id, (alpha, _, _) in tenants.items():
+                summary = summaries[tenant_id]
+                assert (summary.done, summary.failed) == (N_PROMPTS, 0), workers.logs()
+                assert summary.rated == N_PROMPTS
+                # The stored counters agree with the ratings, tenant by tenant.
+                state = session.get(SlaState, tenant_id)
+                assert state is not None
+                tally = recompute_sla_from_feedback(session, tenant_id)
+                assert (state.rated_count, state.satisfied_count) == (
+                    tally.rated_count,
+                    tally.satisfied_count,
+                )
+                report = sla_report(session, session.get_one(Tenant, tenant_id))
+                assert (report.since_start.rated, report.since_start.satisfied) == (
+                    summary.rated,
+                    summary.satisfied,
+                )
+                cost_per_request[alpha] = summary.cost / summary.requests
+                lower, upper = report.since_start.lower, report.since_start.upper
+                print(
+                    f"tenant alpha {alpha:g}: satisfaction {summary.satisfaction:.4f} "
+                    f"[{lower:.4f}, {upper:.4f}] over {summary.rated} rated answers, "
+                    f"cost per request {cost_per_request[alpha]:.1f} {data.cost_unit}, "
+                    f"explored {summary.explored}, served {summary.served_by}"
+                )
     for tenant_id, (alpha, _, _) in tenants.items():
         assert summaries[tenant_id].satisfaction >= alpha - 0.01, (alpha, summaries[tenant_id])
     cheap, middle, dear = (cost_per_request[alpha] for alpha in ALPHAS)
