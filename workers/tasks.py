@@ -17,7 +17,7 @@ import logging
 from typing import Any
 
 from celery import Task
-from celery.signals import worker_process_shutdown, worker_shutdown
+from celery.signals import setup_logging, worker_process_shutdown, worker_shutdown
 from sqlalchemy.exc import OperationalError
 
 from db.dead_letters import record_dead_letter
@@ -26,6 +26,7 @@ from workers.app import app
 from workers.errors import InferenceError, InferenceUnavailable
 from workers.feedback import store_ratings
 from workers.inference import answer_chunk, fail_served
+from workers.logs import configure_logging
 from workers.messages import FeedbackChunk, InferChunk, MessageError, RouteChunk, TrainRequest
 from workers.publish import publish_infer
 from workers.reconciler import reconcile as reconcile_stuck
@@ -61,6 +62,11 @@ def route(payload: Any) -> int:
     publish = route_chunk(
         runtime.sessions(), chunk.request_ids, runtime.rng(), runtime.predictor_cache()
     )
+    log.info(
+        "routed %d requests",
+        sum(len(ids) for ids in publish.values()),
+        extra={"stage": "route", "request_ids": list(chunk.request_ids), "to": sorted(publish)},
+    )
     size = runtime.settings().chunk_size
     return sum(publish_infer(model, ids, size) for model, ids in publish.items())
 
@@ -90,6 +96,12 @@ def infer(self: Task, payload: Any) -> int:
     except InferenceError as exc:
         fail_served(runtime.sessions(), chunk.model, chunk.request_ids, f"rejected: {exc}")
         return 0
+    log.info(
+        "answered %d, %d done",
+        outcome.answered,
+        outcome.done,
+        extra={"stage": "infer", "model": chunk.model, "request_ids": list(chunk.request_ids)},
+    )
     return outcome.done
 
 
@@ -133,6 +145,12 @@ def reconcile() -> int:
     if report.total:
         log.warning("reconciler re-published %d stuck requests", report.total)
     return report.total
+
+
+@setup_logging.connect
+def _logging(loglevel: int | str | None = None, **_: object) -> None:
+    """Workers log through workers.logs (JSON lines with MESSPLUS_LOG_JSON), not Celery's."""
+    configure_logging(runtime.settings().log_json, loglevel or logging.INFO)
 
 
 @worker_process_shutdown.connect

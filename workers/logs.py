@@ -1,0 +1,50 @@
+"""Process logging: plain lines by default, one JSON object per line with MESSPLUS_LOG_JSON.
+
+Configured once when a worker or the command line starts (never at import). Structured
+fields passed through `extra` (request ids, job id, queue, model) become JSON keys, so an
+operator can follow a request through the stages. Prompts and connection strings are never
+logged: tasks log ids only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+
+__all__ = ["JsonFormatter", "configure_logging"]
+
+# Attributes every LogRecord has; anything else on a record came from `extra`.
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, message and the `extra` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        document = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        document |= {k: v for k, v in vars(record).items() if k not in _STANDARD}
+        if record.exc_info:
+            document["exception"] = self.formatException(record.exc_info)
+        return json.dumps(document, default=str)
+
+
+def configure_logging(json_lines: bool, level: int | str = logging.INFO) -> None:
+    """Send this process's logs to stderr, as JSON lines or plain text."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        JsonFormatter()
+        if json_lines
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
