@@ -52,7 +52,7 @@ def test_feedback_publishes_every_rating_in_chunks(
     ratings.append({"request_id": request_ids[0], "satisfied": False, "model": "large-70b"})
     path = tmp_path / "ratings.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in ratings))
-    result = run("feedback", str(path))
+    result = run("feedback", str(path), "--tenant", "acme")
     assert result.code == 0, result
     assert result.out == "6 ratings sent in 3 messages\n"
     assert broker.llen("feedback") == math.ceil(len(ratings) / 2)
@@ -86,7 +86,7 @@ def test_a_bad_line_sends_nothing_and_names_the_line(
     good = json.dumps({"request_id": request_ids[0], "satisfied": True})
     path = tmp_path / "ratings.jsonl"
     path.write_text(f"{good}\n{good}\n{line.replace('1,', f'{request_ids[1]},')}\n")
-    error = one_error_line(run("feedback", str(path)))
+    error = one_error_line(run("feedback", str(path), "--tenant", "acme"))
     assert f"{path}:3: " in error and reason in error and "nothing sent" in error
     assert broker.llen("feedback") == 0
 
@@ -97,7 +97,7 @@ def test_unknown_ids_are_reported_with_their_line_numbers(
     path = tmp_path / "ratings.jsonl"
     rows = [request_ids[0], 777777, request_ids[1], 888888]
     path.write_text("".join(json.dumps({"request_id": i, "satisfied": True}) + "\n" for i in rows))
-    result = run("feedback", str(path))
+    result = run("feedback", str(path), "--tenant", "acme")
     assert result.code == 2
     assert result.err.splitlines() == [
         f"{path}:2: unknown request id 777777",
@@ -109,5 +109,22 @@ def test_unknown_ids_are_reported_with_their_line_numbers(
 def test_empty_and_missing_files(run: Callable[..., Run], tmp_path: Path) -> None:
     path = tmp_path / "ratings.jsonl"
     path.write_text("")
-    assert "is empty" in one_error_line(run("feedback", str(path)))
-    assert "no such file" in one_error_line(run("feedback", str(tmp_path / "nope.jsonl")))
+    assert "is empty" in one_error_line(run("feedback", str(path), "--tenant", "acme"))
+    assert "no such file" in one_error_line(
+        run("feedback", str(tmp_path / "nope.jsonl"), "--tenant", "acme")
+    )
+
+
+def test_another_tenants_request_is_unknown(
+    run: Callable[..., Run],
+    sessions: sessionmaker[Session],
+    request_ids: list[int],
+    tmp_path: Path,
+) -> None:
+    assert run("tenants", "add", "zeta", "--alpha", "0.6").code == 0
+    path = tmp_path / "ratings.jsonl"
+    path.write_text(json.dumps({"request_id": request_ids[0], "satisfied": True}) + "\n")
+    result = run("feedback", str(path), "--tenant", "zeta")
+    assert result.code == 2
+    assert f"{path}:1: unknown request id {request_ids[0]}" in result.err
+    assert "unknown tenant" in one_error_line(run("feedback", str(path), "--tenant", "nobody"))

@@ -34,13 +34,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         'optional "model" (rate that model\'s answer; default: the answer served). All or '
         "nothing: if any line is malformed or names a request id or model not in the "
         "database, each bad line is reported with its number and nothing is sent. Sending "
-        "a rating again is harmless; a different rating replaces the earlier one.",
+        "a rating again is harmless; a different rating replaces the earlier one. A tenant "
+        "rates its own requests only: another tenant's request id is reported as unknown.",
     )
     feedback.add_argument("file", type=Path, metavar="FILE.jsonl")
+    feedback.add_argument("--tenant", required=True, help="the tenant whose answers these rate")
     feedback.set_defaults(func=_feedback)
 
 
 def _feedback(args: argparse.Namespace) -> int:
+    from db.tenants import get_tenant_by_name
     from workers.cli._context import broker_errors, check_broker, settings, transaction
     from workers.messages import RatingMessage
     from workers.publish import publish_feedback
@@ -50,7 +53,8 @@ def _feedback(args: argparse.Namespace) -> int:
     ratings = check_lines(values, RatingMessage.parse, bad)
     refuse(args.file, bad, "nothing sent")
     with transaction() as session:
-        bad = _unknown_references(session, ratings)
+        tenant_id = get_tenant_by_name(session, args.tenant).id
+        bad = _unknown_references(session, ratings, tenant_id)
     refuse(args.file, bad, "nothing sent")
     check_broker()
     with broker_errors("sending stopped part-way; sending the whole file again is safe"):
@@ -60,9 +64,10 @@ def _feedback(args: argparse.Namespace) -> int:
 
 
 def _unknown_references(
-    session: Session, ratings: Sequence[tuple[int, RatingMessage]]
+    session: Session, ratings: Sequence[tuple[int, RatingMessage]], tenant_id: int
 ) -> list[BadLine]:
-    """A BadLine for every rating naming a request id or model the database does not have."""
+    """A BadLine for every rating naming a request id of no request of this tenant (so
+    another tenant's requests look exactly like missing ones), or an unknown model."""
     from sqlalchemy import select
 
     from db.models import Request
@@ -72,7 +77,11 @@ def _unknown_references(
     found: set[int] = set()
     for start in range(0, len(wanted), LOOKUP_CHUNK):
         part = wanted[start : start + LOOKUP_CHUNK]
-        found.update(session.scalars(select(Request.id).where(Request.id.in_(part))))
+        found.update(
+            session.scalars(
+                select(Request.id).where(Request.id.in_(part), Request.tenant_id == tenant_id)
+            )
+        )
     models = {model.name for model in list_models(session)}
     bad = [
         BadLine(line, f"unknown request id {rating.request_id}")
