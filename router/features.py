@@ -54,9 +54,21 @@ class SparseBatch:
         take = np.repeat(starts - indptr[:-1], lengths) + np.arange(indptr[-1])
         return SparseBatch(indptr, self.indices[take], self.values[take], self.n_features)
 
-    def row_ids(self) -> npt.NDArray[np.int64]:
-        """The row of every stored entry."""
-        return np.repeat(np.arange(self.n_rows), np.diff(self.indptr))
+    def dot(self, weights: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Each row times `weights` (n_features,) or (n_features, k): (rows,) or (rows, k)."""
+        contributions = weights[self.indices] * (
+            self.values if weights.ndim == 1 else self.values[:, None]
+        )
+        # Row sums as differences of one running sum: a single pass, empty rows allowed.
+        running = np.zeros((len(self.indices) + 1, *weights.shape[1:]))
+        np.cumsum(contributions, axis=0, out=running[1:])
+        return running[self.indptr[1:]] - running[self.indptr[:-1]]
+
+    def merged(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """All entries' indices, each once, with their values summed: a learner updating
+        weights by fancy indexing would otherwise apply only one of a repeated n-gram."""
+        indices, position = np.unique(self.indices, return_inverse=True)
+        return indices, np.bincount(position, weights=self.values)
 
 
 class Featuriser(Protocol):

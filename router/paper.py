@@ -40,10 +40,7 @@ class PaperPredictor:
         self.bias_velocity = np.zeros(self.n_models)
 
     def predict_features(self, x: SparseBatch) -> npt.NDArray[np.float64]:
-        contributions = self.weights[x.indices] * x.values[:, None]
-        running = np.zeros((len(x.indices) + 1, self.n_models))
-        np.cumsum(contributions, axis=0, out=running[1:])
-        logits = running[x.indptr[1:]] - running[x.indptr[:-1]] + self.bias
+        logits = x.dot(self.weights) + self.bias
         return 1.0 / (1.0 + np.exp(-np.clip(logits, -30.0, 30.0)))
 
     def observe(
@@ -55,8 +52,7 @@ class PaperPredictor:
         for r in range(x.n_rows):
             row = x.row(r)
             gradient = np.where(known[r], self.predict_features(row)[0] - satisfied[r], 0.0)
-            indices, position = np.unique(row.indices, return_inverse=True)
-            values = np.bincount(position, weights=row.values)
+            indices, values = row.merged()
             self.velocity[indices] = self.momentum * self.velocity[indices] - (
                 self.learning_rate * values[:, None] * gradient[None, :]
             )

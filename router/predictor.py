@@ -163,11 +163,7 @@ class SatisfactionPredictor:
 
     def difficulty(self, x: SparseBatch) -> npt.NDArray[np.float64]:
         """x . w for every row: how hard the prompt's wording says it is, for every model."""
-        contributions = self.difficulty_weights[x.indices] * x.values
-        # Row sums of a CSR product as differences of a running sum: one pass, empty rows ok.
-        running = np.zeros(len(x.indices) + 1)
-        np.cumsum(contributions, out=running[1:])
-        return running[x.indptr[1:]] - running[x.indptr[:-1]]
+        return x.dot(self.difficulty_weights)
 
     def text_probability(self, x: SparseBatch) -> npt.NDArray[np.float64]:
         return _sigmoid(self.ability[None, :] - self.difficulty(x)[:, None])
@@ -241,9 +237,7 @@ class SatisfactionPredictor:
         residual = np.where(known, text - y, 0.0)
         self.ability_grad_sq += residual * residual
         self.ability -= self.learning_rate * residual / np.sqrt(self.ability_grad_sq)
-        # Merge repeated n-grams: a fancy-indexed update would apply only one of them.
-        indices, position = np.unique(x.indices, return_inverse=True)
-        values = np.bincount(position, weights=x.values)
+        indices, values = x.merged()
         weight_gradient = -residual.sum() * values
         self.grad_sq[indices] += weight_gradient * weight_gradient
         step = self.learning_rate * weight_gradient / np.sqrt(self.grad_sq[indices])
