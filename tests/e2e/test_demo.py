@@ -6,23 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-
-def _our_processes() -> list[str]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if "tritonserver" in cmdline or "workers.zoo_server" in cmdline:
-            found.append(f"{entry.name}: {cmdline[:120]}")
-    return found
+from tests.processes import processes_matching
 
 
 def test_demo_runs_embedded_and_cleans_up(tmp_path: Path) -> None:
-    before = _our_processes()
+    before = processes_matching("tritonserver", "workers.zoo_server")
     result = subprocess.run(
         [sys.executable, "-m", "workers.cli", "demo", "--prompts", "120"],
         capture_output=True,
@@ -34,5 +22,5 @@ def test_demo_runs_embedded_and_cleans_up(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     assert "120 done, 0 failed" in result.stdout
     assert "satisfaction" in result.stdout and "served by:" in result.stdout
-    assert _our_processes() == before
+    assert processes_matching("tritonserver", "workers.zoo_server") == before
     assert not list(tmp_path.glob("*.db")) and not (tmp_path / ".messplus").exists()

@@ -8,21 +8,13 @@ from pathlib import Path
 import pytest
 
 from router.dataset import ZooData
+from tests.processes import processes_matching
 from workers.zoo_server import ZooProcess, load_zoo, start_zoo_process
 
 
 def zoo_leftovers(zoo: ZooProcess) -> list[str]:
     """What a stopped zoo left behind: its processes, shared memory, working directory."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if str(zoo.workdir) in cmdline:
-            found.append(f"process {entry.name}: {cmdline[:120]}")
+    found = [f"process {p}" for p in processes_matching(str(zoo.workdir))]
     found += [f"shm {path}" for path in Path("/dev/shm").glob(f"pytrtion{zoo.pid}-*")]
     if zoo.workdir.exists():
         found.append(f"directory {zoo.workdir}")
