@@ -12,6 +12,7 @@ import pytest
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "llama3-zoo"
 POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REDIS = ("127.0.0.1", 6379)
+BENCH_REDIS_DB = 12  # bench/pipeline.py's own
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -47,13 +48,32 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """A Redis database of its own (number 11), emptied before and after."""
+    """A Redis database of its own, emptied before and after.
+
+    The number is claimed with SET NX in database 0 so that test runs side by side (two
+    checkouts, a benchmark and a test) never flush each other's queues."""
+    import os
+
     import redis
 
-    client = redis.Redis(*REDIS, db=11)
+    claims = redis.Redis(*REDIS, db=0)
+    number = next(
+        (
+            n
+            for n in range(1, 16)
+            if n != BENCH_REDIS_DB
+            and claims.set(f"messplus-test-db:{n}", os.getpid(), nx=True, ex=3600)
+        ),
+        None,
+    )
+    if number is None:
+        pytest.skip("every Redis database 1-15 is claimed by another test run")
+    client = redis.Redis(*REDIS, db=number)
     client.flushdb()
     try:
-        yield f"redis://{REDIS[0]}:{REDIS[1]}/11"
+        yield f"redis://{REDIS[0]}:{REDIS[1]}/{number}"
     finally:
         client.flushdb()
         client.close()
+        claims.delete(f"messplus-test-db:{number}")
+        claims.close()
