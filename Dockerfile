@@ -7,6 +7,6 @@ COPY router router
 COPY db db
 COPY workers workers
 COPY migrations migrations
-RUN pip install --no-cache-dir . && useradd --create-home messplus
+RUN pip install --no-cache-dir '.[ops]' && useradd --create-home messplus
 USER messplus
 CMD ["messplus", "--help"]
