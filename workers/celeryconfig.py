@@ -51,6 +51,9 @@ task_annotations = {
     }
 }
 worker_hijack_root_logger = False
+# Messages Celery would discard with only a log line (not JSON, pickle, an unknown task)
+# are kept as dead letters instead.
+worker_consumer = "workers.dead_letters:DeadLetteringConsumer"
 broker_transport_options = {"visibility_timeout": BROKER_VISIBILITY_TIMEOUT_S}
 timezone = "UTC"
 enable_utc = True

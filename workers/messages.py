@@ -50,9 +50,21 @@ def _ids(value: object) -> tuple[int, ...]:
 
 
 def _name(value: object, what: str) -> str:
+    """A name the database can look up: NUL or an unpaired surrogate would fail the query
+    itself (and put the name into the error logged), so they are the message's fault."""
     if not isinstance(value, str) or not value or len(value) > 200:
         raise MessageError(f"{what} must be a non-empty string of at most 200 characters")
+    if "\x00" in value or not _encodable(value):
+        raise MessageError(f"{what} contains a NUL character or an unpaired surrogate")
     return value
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)

@@ -12,17 +12,15 @@ ratings, which is then no better than the version the first run activated, and i
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
-from celery import Task
 from celery.signals import setup_logging, worker_process_shutdown, worker_shutdown
 from sqlalchemy.exc import OperationalError
 
-from db.dead_letters import record_dead_letter
 from workers import runtime
 from workers.app import app
+from workers.dead_letters import DeadLetterOnFailure, dead_letter
 from workers.errors import InferenceError, InferenceUnavailable
 from workers.feedback import store_ratings
 from workers.inference import answer_chunk, fail_served
@@ -38,6 +36,7 @@ __all__ = ["feedback", "infer", "reconcile", "route", "train"]
 log = logging.getLogger(__name__)
 
 _TRANSIENT_DB = {
+    "base": DeadLetterOnFailure,
     "autoretry_for": (OperationalError,),
     "retry_backoff": True,
     "retry_backoff_max": 30,
@@ -46,9 +45,8 @@ _TRANSIENT_DB = {
 
 
 def _dead_letter(queue: str, payload: object, reason: str) -> None:
-    log.warning("dead letter on %s: %s", queue, reason)
-    with runtime.sessions().begin() as session:
-        record_dead_letter(session, queue, json.dumps(payload, default=repr), reason)
+    """Our own reasons (workers.messages) name no message content, so they are logged too."""
+    dead_letter(queue, payload, reason, reason)
 
 
 @app.task(name="messplus.route", **_TRANSIENT_DB)
@@ -72,12 +70,12 @@ def route(payload: Any) -> int:
 
 
 @app.task(name="messplus.infer", bind=True, **_TRANSIENT_DB)
-def infer(self: Task, payload: Any) -> int:
+def infer(self: DeadLetterOnFailure, payload: Any) -> int:
     """Answer a chunk with one model; bounded retries while Triton is unavailable."""
     try:
         chunk = InferChunk.parse(payload)
     except MessageError as exc:
-        _dead_letter("infer", payload, str(exc))
+        _dead_letter(self.delivered_from(), payload, str(exc))
         return 0
     settings = runtime.settings()
     try:
