@@ -3,7 +3,8 @@
 Configured once when a worker or the command line starts (never at import). Structured
 fields passed through `extra` (request ids, job id, queue, model) become JSON keys, so an
 operator can follow a request through the stages. Prompts and connection strings are never
-logged: tasks log ids only.
+logged: tasks log ids only, and the task arguments Celery attaches to its own records are
+left out of the JSON (see JsonFormatter).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
     "asctime",
 }
+# Celery passes each task record's context as `extra={"data": ...}`, with the message's
+# arguments in it: whatever its sender put there, prompts included when a client errs.
+_MESSAGE_CONTENT = frozenset({"args", "kwargs"})
 
 
 class JsonFormatter(logging.Formatter):
@@ -31,7 +35,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        document |= {k: v for k, v in vars(record).items() if k not in _STANDARD}
+        extra = {k: v for k, v in vars(record).items() if k not in _STANDARD}
+        if isinstance(data := extra.get("data"), dict):
+            extra["data"] = {k: v for k, v in data.items() if k not in _MESSAGE_CONTENT}
+        document |= extra
         if record.exc_info:
             document["exception"] = self.formatException(record.exc_info)
         return json.dumps(document, default=str)
