@@ -7,6 +7,7 @@ Connection strings come only from here (and db.engine for the database URL).
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -74,7 +75,10 @@ def _convert(name: str, raw: str, kind: str) -> object:
         if kind == "int":
             return int(raw)
         if kind == "float":
-            return float(raw)
+            value = float(raw)
+            if not math.isfinite(value):  # passes `> 0` checks, then breaks timedelta
+                raise ValueError(raw)
+            return value
         if kind == "bool":
             if raw.lower() not in {"1", "0", "true", "false", "yes", "no"}:
                 raise ValueError(raw)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from workers.settings import Settings
 
-__all__ = ["broker_errors", "check_broker", "settings", "transaction"]
+__all__ = ["broker_errors", "check_broker", "database_errors", "settings", "transaction"]
 
 
 def settings() -> Settings:
@@ -34,22 +34,29 @@ def settings() -> Settings:
 
 @contextmanager
 def transaction() -> Iterator[Session]:
-    """One `with Session.begin()` against the configured database.
+    """One `with Session.begin()` against the configured database, under database_errors."""
+    from workers import runtime
+
+    with database_errors(), runtime.sessions().begin() as session:
+        yield session
+
+
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """Database trouble as one line, for commands that open their own transactions.
 
     db/ errors (unknown tenant or job, a value the schema refuses) carry messages written
     for users and become CliError as they are; an unreachable database or a missing schema
-    becomes one line naming the database.
+    becomes one line naming the database (without its password).
     """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
     from db.errors import DbError
-    from workers import runtime
 
     url = settings().database_url
     try:
-        with runtime.sessions().begin() as session:
-            yield session
+        yield
     except DbError as exc:
         raise CliError(str(exc)) from exc
     except (OperationalError, ProgrammingError) as exc:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from workers.cli._input import finite_float
+
 __all__ = ["register"]
 
 
@@ -16,20 +18,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "ones to each model that still owes an answer. Safe to run at any time: every stage "
         "is idempotent. Beat also runs it every MESSPLUS_RECONCILE_EVERY_S seconds.",
     )
-    command.add_argument("--older-than", type=float, metavar="S", help="seconds untouched")
+    command.add_argument("--older-than", type=finite_float, metavar="S", help="seconds untouched")
     command.set_defaults(func=_reconcile)
 
 
 def _reconcile(args: argparse.Namespace) -> int:
     from workers import runtime
     from workers.cli import CliError
+    from workers.cli._context import broker_errors, database_errors, settings
     from workers.reconciler import reconcile
 
-    settings = runtime.settings()
-    older_than = settings.stuck_after_s if args.older_than is None else args.older_than
+    config = settings()
+    older_than = config.stuck_after_s if args.older_than is None else args.older_than
     if older_than < 0:
         raise CliError("--older-than must be >= 0")
-    report = reconcile(runtime.sessions(), older_than, settings.chunk_size)
+    with (
+        database_errors(),
+        broker_errors("some stuck requests may not have been re-published; run it again"),
+    ):
+        report = reconcile(runtime.sessions(), older_than, config.chunk_size)
     models = ", ".join(f"{m} {n}" for m, n in sorted(report.reinferred.items())) or "none"
     print(f"re-published {report.requeued} queued requests; answers owed by: {models}")
     return 0
