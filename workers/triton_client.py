@@ -241,11 +241,25 @@ class _TritonClient:
         raise NotImplementedError
 
     def _call(self, context: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run one tritonclient call, translating what it raises at this boundary."""
+        """Run one tritonclient call, translating what it raises at this boundary.
+
+        A server that is stopping or starting answers "unknown model" (NOT_FOUND) for the
+        models it already unloaded or has not loaded yet. Such a refusal from a server that
+        is not ready says nothing about the request: it is transient, not a rejection.
+        """
         try:
             return fn(*args, **kwargs)
         except self._transport_errors as exc:
-            raise _translate_error(exc, f"{self.url} {context}") from exc
+            error = _translate_error(exc, f"{self.url} {context}")
+            if isinstance(error, InferenceRejected) and not self._server_ready():
+                error = InferenceUnavailable(f"{error} (server not ready)")
+            raise error from exc
+
+    def _server_ready(self) -> bool:
+        try:
+            return bool(self._client.is_server_ready(**self._call_kwargs))
+        except self._transport_errors:
+            return False
 
     def _info(self, model: str) -> _ModelInfo:
         info = self._infos.get(model)
@@ -256,14 +270,12 @@ class _TritonClient:
 
     def not_ready(self, models: Sequence[str]) -> list[str]:
         """What cannot serve yet: the models, plus "server" while it is down or starting."""
+        if not self._server_ready():
+            return ["server", *models]
         try:
-            if self._client.is_server_ready(**self._call_kwargs):
-                return [
-                    m for m in models if not self._client.is_model_ready(m, **self._call_kwargs)
-                ]
+            return [m for m in models if not self._client.is_model_ready(m, **self._call_kwargs)]
         except self._transport_errors:
-            pass
-        return ["server", *models]
+            return ["server", *models]
 
     def generate(self, model: str, prompts: Sequence[str], max_tokens: int) -> list[Completion]:
         if max_tokens < 1:
