@@ -23,6 +23,7 @@ from db.feedback import FeedbackOutcome, Rating, upsert_feedback
 from db.model_stats import add_ratings
 from db.models import Request, RoutingDecision, Tenant, ZooModel
 from db.sla import apply_sla_update
+from workers import metrics
 from workers.messages import RatingMessage
 
 __all__ = ["FeedbackSummary", "store_ratings"]
@@ -130,4 +131,12 @@ def store_ratings(
                     pending_debt=-_expected_debt(session, newly_rated),
                 )
         add_ratings(session, {m: (t[0], t[1]) for m, t in stats.items()})
+    metrics.current().ratings_stored(
+        {
+            "new": summary.new,
+            "changed": summary.changed,
+            "duplicate": summary.duplicate,
+            "rejected": len(summary.rejected),
+        }
+    )
     return summary

@@ -20,6 +20,7 @@ from db.inference import ModelAnswer, mark_done, mark_failed, record_responses
 from db.model_stats import add_costs
 from db.models import Request, RequestStatus, Response, ZooModel
 from db.zoo import get_model_by_name
+from workers import metrics
 from workers.errors import InferenceError, InferenceUnavailable
 from workers.triton_client import Completion, InferenceClient
 
@@ -74,7 +75,10 @@ def answer_chunk(
     if not pending:
         return InferOutcome(0, 0, 0)
     try:
-        completions = client.generate(triton_name, [prompt for _, prompt in pending], max_tokens)
+        with metrics.current().triton_call(model_name):
+            completions = client.generate(
+                triton_name, [prompt for _, prompt in pending], max_tokens
+            )
     except InferenceUnavailable:
         raise
     except InferenceError:
@@ -136,4 +140,6 @@ def fail_served(
                 Request.id.in_(request_ids), Request.served_model_id == model.id
             )
         ).all()
-        return mark_failed(session, list(served), f"{model_name}: {reason}")
+        failed = mark_failed(session, list(served), f"{model_name}: {reason}")
+    metrics.current().requests_failed(model_name, reason, len(failed))
+    return failed

@@ -17,7 +17,8 @@ stay 'routed' without an answer and the reconciler re-publishes them.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import time
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -35,6 +36,7 @@ from db.zoo import list_models
 from router.costs import CostEstimator
 from router.messplus import MessPlusSettings, decide_chunk, draws_for
 from router.predictor import SatisfactionPredictor
+from workers import metrics
 
 __all__ = ["PredictorCache", "route_chunk", "tenant_settings"]
 
@@ -103,7 +105,10 @@ def route_chunk(
     cache: PredictorCache,
 ) -> dict[str, list[int]]:
     """Decide the still-queued requests among request_ids; returns model name -> ids to send."""
+    started = time.perf_counter()
     publish: dict[str, list[int]] = defaultdict(list)
+    # (tenant, served model, explored) -> requests, counted once the decisions are committed
+    routed: Counter[tuple[str, str, bool]] = Counter()
     with sessions.begin() as session:
         claimed = claim_queued(session, request_ids)
         if not claimed:
@@ -153,7 +158,9 @@ def route_chunk(
                 )
                 for m in decision.queried:
                     publish[models[m].name].append(request.id)
+                routed[tenant.name, models[decision.served].name, decision.explored] += 1
             state.request_counter += len(requests)
             state.pending_debt += added_debt
         record_decisions(session, stored)
+    metrics.current().chunk_routed(routed, version_id, time.perf_counter() - started)
     return dict(publish)

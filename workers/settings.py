@@ -46,6 +46,8 @@ class Settings:
     retrain_time_limit_s: float = 3000.0
     reconcile_every_s: float = 60.0
     stuck_after_s: float = 300.0
+    metrics_dir: str | None = None
+    metrics_port: int = 9464
 
     def __post_init__(self) -> None:
         for name in ("chunk_size", "max_prompt_bytes", "max_file_bytes", "max_tokens"):
@@ -68,6 +70,12 @@ class Settings:
             raise SettingsError(f"{PREFIX}RECONCILE_EVERY_S and STUCK_AFTER_S must be > 0")
         if not 0 <= self.retrain_minute <= 59:
             raise SettingsError(f"{PREFIX}RETRAIN_MINUTE must be 0..59")
+        if self.metrics_dir is not None and not os.path.isabs(self.metrics_dir):
+            # Workers and the exporter must name one directory; a relative path would be
+            # resolved against each process's own working directory.
+            raise SettingsError(f"{PREFIX}METRICS_DIR must be an absolute path")
+        if not 0 <= self.metrics_port <= 65535:
+            raise SettingsError(f"{PREFIX}METRICS_PORT must be 0..65535 (0: any free port)")
 
 
 def _convert(name: str, raw: str, kind: str) -> object:
@@ -85,6 +93,8 @@ def _convert(name: str, raw: str, kind: str) -> object:
             return raw.lower() in {"1", "true", "yes"}
         if kind == "int | None":
             return int(raw) if raw else None
+        if kind == "str | None":
+            return raw or None
     except ValueError:
         raise SettingsError(f"{PREFIX}{name.upper()}={raw!r} is not a valid {kind}") from None
     return raw

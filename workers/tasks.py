@@ -13,12 +13,20 @@ ratings, which is then no better than the version the first run activated, and i
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
-from celery.signals import setup_logging, worker_process_shutdown, worker_shutdown
+from celery import Task
+from celery.signals import (
+    setup_logging,
+    task_retry,
+    worker_init,
+    worker_process_shutdown,
+    worker_shutdown,
+)
 from sqlalchemy.exc import OperationalError
 
-from workers import runtime
+from workers import metrics, runtime
 from workers.app import app
 from workers.dead_letters import DeadLetterOnFailure, dead_letter
 from workers.errors import InferenceError, InferenceUnavailable
@@ -151,7 +159,22 @@ def _logging(loglevel: int | str | None = None, **_: object) -> None:
     configure_logging(runtime.settings().log_json, loglevel or logging.INFO)
 
 
+@worker_init.connect
+def _metrics(**_: object) -> None:
+    """Count into MESSPLUS_METRICS_DIR from the start; prefork children inherit it."""
+    directory = runtime.settings().metrics_dir
+    metrics.record_to(None if directory is None else Path(directory))
+
+
+@task_retry.connect
+def _count_retry(sender: Task | None = None, reason: object = None, **_: object) -> None:
+    # `reason` is Celery's Retry, wrapping what the task retried on.
+    retried_on = getattr(reason, "exc", None)
+    metrics.current().task_retried(getattr(sender, "name", "unknown"), retried_on)
+
+
 @worker_process_shutdown.connect
 @worker_shutdown.connect
 def _release(**_: object) -> None:
+    metrics.current().close()
     runtime.close()
