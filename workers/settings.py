@@ -37,7 +37,13 @@ class Settings:
     max_file_bytes: int = 256 * 1024 * 1024
     max_tokens: int = 256
     infer_timeout_s: float = 60.0
-    infer_retries: int = 3
+    # A chunk that finds Triton unavailable is retried this often, waiting each time between
+    # half and all of min(infer_backoff_max_s, infer_backoff_s * 2**k) (workers/backoff.py):
+    # with the defaults its retries span 60.5-121 s, so an outage of up to a minute (a
+    # Triton restart) costs latency, not requests.
+    infer_retries: int = 8
+    infer_backoff_s: float = 1.0
+    infer_backoff_max_s: float = 30.0
     task_time_limit_s: float = 600.0
     router_seed: int | None = None
     log_json: bool = False
@@ -55,6 +61,13 @@ class Settings:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be >= 1")
         if self.infer_retries < 0:
             raise SettingsError(f"{PREFIX}INFER_RETRIES must be >= 0")
+        if not 0 < self.infer_backoff_s <= self.infer_backoff_max_s < BROKER_VISIBILITY_TIMEOUT_S:
+            # A retry waits in its worker unacknowledged; past the visibility timeout Redis
+            # would hand it to a second worker as well.
+            raise SettingsError(
+                f"need 0 < {PREFIX}INFER_BACKOFF_S <= {PREFIX}INFER_BACKOFF_MAX_S < "
+                f"{BROKER_VISIBILITY_TIMEOUT_S} (the broker's visibility timeout)"
+            )
         if not self.infer_timeout_s > 0 or not self.task_time_limit_s > 0:
             raise SettingsError("timeouts must be > 0")
         if not 0 < self.retrain_time_limit_s < BROKER_VISIBILITY_TIMEOUT_S:

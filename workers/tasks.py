@@ -13,6 +13,7 @@ ratings, which is then no better than the version the first run activated, and i
 from __future__ import annotations
 
 import logging
+import random
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from sqlalchemy.exc import OperationalError
 
 from workers import metrics, runtime
 from workers.app import app
+from workers.backoff import retry_delay_s
 from workers.dead_letters import DeadLetterOnFailure, dead_letter
 from workers.errors import InferenceError, InferenceUnavailable
 from workers.feedback import store_ratings
@@ -96,7 +98,13 @@ def infer(self: DeadLetterOnFailure, payload: Any) -> int:
         )
     except InferenceUnavailable as exc:
         if self.request.retries < settings.infer_retries:
-            raise self.retry(exc=exc, countdown=min(30, 2**self.request.retries)) from exc
+            countdown = retry_delay_s(
+                self.request.retries,
+                settings.infer_backoff_s,
+                settings.infer_backoff_max_s,
+                random.random(),
+            )
+            raise self.retry(exc=exc, countdown=countdown) from exc
         fail_served(runtime.sessions(), chunk.model, chunk.request_ids, f"unavailable: {exc}")
         return 0
     except InferenceError as exc:
