@@ -63,9 +63,12 @@ class MessPlusSettings:
       with raw costs (V then carries the cost unit) and starts the queue at 0.
     learn_from_served / cost_keep_last: the authors' variant learns only from explored
       requests and overwrites each cost estimate with the last explored value.
-    count_unrated: decide on the virtual queue plus the expected debt (alpha - predicted
-      satisfaction) of served answers not rated yet; the authors decide on the queue of
-      rated answers only, which under sparse feedback lags the SLA by every unrated answer.
+    count_unrated: decide on the virtual queue plus the estimated debt of served answers not
+      rated yet (router.sla.UnratedLedger); the authors decide on the queue of rated answers
+      only, which under sparse feedback lags the SLA by every unrated answer.
+    sla_confidence: standard errors of that estimate the router adds to it. Zero aims the
+      expected satisfaction at alpha; more buys a margin against the estimate's doubt, which
+      only matters while many answers are unrated (with full feedback it vanishes).
     """
 
     v: float = 20.0
@@ -77,6 +80,7 @@ class MessPlusSettings:
     learn_from_served: bool = True
     cost_keep_last: bool = False
     count_unrated: bool = True
+    sla_confidence: float = 0.75
 
     def __post_init__(self) -> None:
         if not self.v > 0:
@@ -87,6 +91,8 @@ class MessPlusSettings:
             raise ValueError(f"headroom must be >= 0, got {self.headroom}")
         if self.confidence < 0:
             raise ValueError(f"confidence must be >= 0, got {self.confidence}")
+        if self.sla_confidence < 0:
+            raise ValueError(f"sla_confidence must be >= 0, got {self.sla_confidence}")
         if not self.escalation > 1:
             raise ValueError(f"escalation must be > 1, got {self.escalation}")
 

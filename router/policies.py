@@ -23,7 +23,7 @@ from router.messplus import MessPlusSettings, decide_chunk, draws_for
 from router.mixture import cheapest_mixture
 from router.paper import PaperPredictor
 from router.predictor import SatisfactionPredictor
-from router.sla import advance_queue, exploration_probability
+from router.sla import UnratedLedger, advance_queue, exploration_probability
 
 __all__ = [
     "PAPER_SETTINGS",
@@ -108,10 +108,10 @@ class MessPlusPolicy(Policy):
         )
         self.t = 0
         self._queue = settings.initial_queue()
-        # The expected debt of served answers not rated yet, and each one's share of it:
-        # the same bookkeeping the live router keeps in the tenant's SLA state.
-        self._pending = 0.0
-        self._outstanding: dict[int, float] = {}
+        # Served answers not rated yet, as the live router keeps them per tenant and model,
+        # and each request's served model and prediction until its rating arrives.
+        self.unrated = UnratedLedger.empty(context.n_models)
+        self._outstanding: dict[int, tuple[int, float]] = {}
 
     @property
     def queue(self) -> float:
@@ -123,17 +123,22 @@ class MessPlusPolicy(Policy):
             self.settings,
             self.context.alpha,
             self.t,
-            max(0.0, self._queue + self._pending),
+            max(0.0, self._queue + self._unrated_debt()),
             self.predictor,
             self.costs.estimate(),
             request.features,
             draws_for(rng, 1),
         )
         if self.settings.count_unrated:
-            debt = self.context.alpha - float(decision.probabilities[decision.served])
-            self._outstanding[request.index] = debt
-            self._pending += debt
+            predicted = float(decision.probabilities[decision.served])
+            self.unrated.serve(decision.served, predicted)
+            self._outstanding[request.index] = (decision.served, predicted)
         return decision
+
+    def _unrated_debt(self) -> float:
+        if not self.settings.count_unrated:
+            return 0.0
+        return self.unrated.debt(self.context.alpha, self.settings.sla_confidence)
 
     def observe(self, request: Request, decision: Decision, outcome: Outcome) -> None:
         for model in decision.queried:
@@ -149,7 +154,9 @@ class MessPlusPolicy(Policy):
         served = outcome.satisfied[decision.served]
         if not np.isnan(served):
             self._queue = advance_queue(self._queue, self.context.alpha, float(served))
-            self._pending -= self._outstanding.pop(request.index, 0.0)
+            if request.index in self._outstanding:
+                model, predicted = self._outstanding.pop(request.index)
+                self.unrated.rate(model, predicted, float(served))
 
 
 # -- baselines -----------------------------------------------------------------------------

@@ -9,9 +9,24 @@ and cheap models win again.
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import dataclass
 
-__all__ = ["advance_queue", "exploration_probability", "validate_alpha"]
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "CALIBRATION_PRIOR_RATINGS",
+    "UnratedLedger",
+    "advance_queue",
+    "exploration_probability",
+    "validate_alpha",
+]
+
+# Pseudo-ratings of zero residual behind each model's calibration estimate, so that the
+# first few ratings of a model cannot swing the correction of hundreds of unrated answers.
+CALIBRATION_PRIOR_RATINGS = 5.0
+# The residual variance assumed before any rating: the largest a yes/no rating can have.
+_PRIOR_RESIDUAL_VARIANCE = 0.25
 
 
 def validate_alpha(alpha: float) -> float:
@@ -33,3 +48,66 @@ def exploration_probability(t: int | np.ndarray, c: float) -> float | np.ndarray
     the O(M / T^(1/4)) cost-gap bound of MESS+ rests on.
     """
     return np.minimum(1.0, c / np.power(np.maximum(t, 1), 0.25))
+
+
+@dataclass
+class UnratedLedger:
+    """Per model, what the SLA estimate needs about served answers with and without ratings.
+
+    Most users never rate and ratings come late, yet the SLA is about every user. The
+    satisfaction of the unrated answers is estimated with the difference estimator of
+    survey sampling: each one counts at its predicted satisfaction p (taken when it was
+    routed), corrected by its model's mean residual (rating - p) over the rated answers
+    that model served. Which answers get rated does not depend on the answer, so the rated
+    ones are a random sample of the served ones and the estimate is unbiased even though
+    p itself is not: a router that picks the model a prompt looks easiest for overrates
+    exactly the answers it serves, and the residual measures that on the same selection.
+
+    All arrays are indexed by model; the live router keeps the same five sums per tenant
+    and model in the database (db.sla_calibration) and replay keeps them in memory.
+    """
+
+    unrated: npt.NDArray[np.float64]
+    unrated_predicted: npt.NDArray[np.float64]
+    rated: npt.NDArray[np.float64]
+    residual: npt.NDArray[np.float64]
+    residual_squared: npt.NDArray[np.float64]
+
+    @classmethod
+    def empty(cls, n_models: int) -> UnratedLedger:
+        return cls(*(np.zeros(n_models) for _ in range(5)))
+
+    def serve(self, model: int, predicted: float) -> None:
+        """A served answer starts unrated."""
+        self.unrated[model] += 1
+        self.unrated_predicted[model] += predicted
+
+    def rate(self, model: int, predicted: float, satisfied: float) -> None:
+        """Its rating arrived: it leaves the unrated and teaches the model's calibration."""
+        self.unrated[model] -= 1
+        self.unrated_predicted[model] -= predicted
+        self.rated[model] += 1
+        self.residual[model] += satisfied - predicted
+        self.residual_squared[model] += (satisfied - predicted) ** 2
+
+    def debt(self, alpha: float, confidence: float) -> float:
+        """Estimated SLA debt of the unrated answers, sum of (alpha - satisfaction), in
+        answers, plus `confidence` standard errors of that estimate.
+
+        The standard error is that of the calibration correction, which grows with the
+        number of unrated answers per rating behind it: with 20% of users rating, 1,000
+        answers carry about +-25 answers of doubt. Asking for `confidence` of it buys a
+        margin above alpha that shrinks, as a share, with every rating.
+        """
+        weight = self.rated + CALIBRATION_PRIOR_RATINGS
+        correction = self.residual / weight
+        debt = float(
+            np.sum(self.unrated * alpha - self.unrated_predicted - self.unrated * correction)
+        )
+        if confidence <= 0:
+            return debt
+        spread = (
+            self.residual_squared + _PRIOR_RESIDUAL_VARIANCE * CALIBRATION_PRIOR_RATINGS
+        ) / weight
+        variance = float(np.sum(self.unrated**2 * spread / weight))
+        return debt + confidence * float(np.sqrt(variance))

@@ -1,6 +1,7 @@
 """Issue 2's bar on the shared llama3-zoo data: `messplus` meets each SLA at no more than
 1.25 x the cost of the fixed mixture that knows every model's accuracy, with the same
-defaults everywhere, and `paper` lands near the authors' published cost."""
+defaults everywhere, and `paper` lands near the authors' published cost. Issue 4's: with
+ratings from only 20% of users, the expected satisfaction still meets alpha."""
 
 from __future__ import annotations
 
@@ -44,3 +45,27 @@ def test_paper_lands_near_the_published_cost(benchmark: str) -> None:
         [replay(data, "paper", alpha, seed) for seed in (0, 1, 2)], data.models, alpha
     )
     assert summary.cost / 1e6 == pytest.approx(PAPER_COST_MJ[benchmark], rel=0.30)
+
+
+@pytest.mark.parametrize("benchmark", sorted(PAPER_ALPHA))
+def test_messplus_meets_the_sla_in_expectation_when_one_user_in_five_rates(
+    benchmark: str,
+) -> None:
+    # With ~250-650 ratings a single run's satisfaction is only known to about +-0.02, so
+    # the bar is the mean over ten seeds; bench/sparse_feedback.py prints the spread.
+    data = load_csv(shared_csv(benchmark))
+    alpha = PAPER_ALPHA[benchmark]
+    features = HashedNgrams().featurise(data.prompts)
+    runs = {
+        name: summarise(
+            [
+                replay(data, name, alpha, seed, features=features, feedback_share=0.2)
+                for seed in range(10)
+            ],
+            data.models,
+            alpha,
+        )
+        for name in ("messplus", "mix")
+    }
+    assert runs["messplus"].satisfaction >= alpha
+    assert runs["messplus"].cost <= 2.0 * runs["mix"].cost
