@@ -212,6 +212,9 @@ class RoutingDecision(Base):
     # alpha - predicted satisfaction of the served model: what the router added to the
     # tenant's pending debt, taken back when the served answer's rating arrives.
     expected_debt: Mapped[float] = mapped_column(default=0.0, server_default="0")
+    # The served model's predicted satisfaction: the SLA estimate's calibration is measured
+    # against it when the rating arrives (see router.sla.UnratedLedger).
+    predicted_satisfaction: Mapped[float] = mapped_column(default=0.0, server_default="0")
     predictor_version_id: Mapped[int | None] = mapped_column(ForeignKey("predictor_versions.id"))
     decided_at: Mapped[CreatedAt]
 
@@ -290,6 +293,25 @@ class SlaState(Base):
     rated_count: Mapped[Counter]
     satisfied_count: Mapped[Counter]
     updated_at: Mapped[UpdatedAt]
+
+
+class SlaCalibration(Base):
+    """Per tenant and served model, the sums behind the SLA estimate of unrated answers.
+
+    The database form of router.sla.UnratedLedger: routers add served answers (unrated,
+    at their predicted satisfaction), feedback workers move them to rated and add their
+    residuals, each with increments computed in SQL.
+    """
+
+    __tablename__ = "sla_calibration"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("zoo_models.id"), primary_key=True)
+    unrated: Mapped[Counter]
+    unrated_predicted: Mapped[float] = mapped_column(default=0.0)
+    rated: Mapped[Counter]
+    residual: Mapped[float] = mapped_column(default=0.0)
+    residual_squared: Mapped[float] = mapped_column(default=0.0)
 
 
 class ModelStats(Base):

@@ -31,6 +31,7 @@ class Decision:
     explored: bool
     chosen_model_id: int
     expected_debt: float = 0.0
+    predicted_satisfaction: float = 0.0
     predictor_version_id: int | None = None
 
 

@@ -1,13 +1,15 @@
 """The feedback stage: store ratings and move each tenant's SLA state and the zoo's stats.
 
 A rating of the answer a user was served advances the tenant's virtual queue,
-Q <- max(0, Q + alpha - s), and takes the expected debt the router counted for that
-request out of the tenant's pending debt (see workers.routing). A changed rating applies
-the correction (s_old - s_new) as one more queue step, so the queue ends where re-rating
-would have left it, up to the floor at zero. Every rating, served or explored, teaches the
-router's base layer (model_stats). Duplicates change nothing. Ratings naming an unknown
-request or model are returned, not stored, so the rest of a chunk is never lost because
-of one bad line.
+Q <- max(0, Q + alpha - s), takes the expected debt the router counted for that request
+out of the tenant's pending debt, and moves the answer from unrated to rated in the SLA
+calibration, with its residual s - p against the satisfaction p predicted when it was
+routed (see workers.routing and router.sla.UnratedLedger). A changed rating applies the
+correction (s_old - s_new) as one more queue step, so the queue ends where re-rating
+would have left it, up to the floor at zero, and replaces its residual. Every rating,
+served or explored, teaches the router's base layer (model_stats). Duplicates change
+nothing. Ratings naming an unknown request or model are returned, not stored, so the rest
+of a chunk is never lost because of one bad line.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from db.feedback import FeedbackOutcome, Rating, upsert_feedback
 from db.model_stats import add_ratings
 from db.models import Request, RoutingDecision, Tenant, ZooModel
 from db.sla import apply_sla_update
+from db.sla_calibration import add_rated
 from workers import metrics
 from workers.messages import RatingMessage
 
@@ -86,6 +89,45 @@ def _expected_debt(session: Session, request_ids: list[int]) -> float:
     return float(total or 0.0)
 
 
+@dataclass(frozen=True, slots=True)
+class _ServedRating:
+    """A rating of a served answer: new (previous None) or replacing `previous`."""
+
+    request_id: int
+    model_id: int
+    satisfied: int
+    previous: int | None
+
+
+def _calibration(
+    session: Session, ratings: list[_ServedRating]
+) -> dict[int, tuple[int, float, float, float]]:
+    """Per served model: (newly rated, their predicted sum, residual sum, squared sum), the
+    residuals taken against the prediction stored with each routing decision."""
+    if not ratings:
+        return {}
+    predicted = dict(
+        session.execute(
+            select(RoutingDecision.request_id, RoutingDecision.predicted_satisfaction).where(
+                RoutingDecision.request_id.in_(sorted({r.request_id for r in ratings}))
+            )
+        ).all()
+    )
+    sums: dict[int, tuple[int, float, float, float]] = defaultdict(lambda: (0, 0.0, 0.0, 0.0))
+    for rating in ratings:
+        p = float(predicted.get(rating.request_id, 0.0))
+        count, total, residual, squared = sums[rating.model_id]
+        if rating.previous is None:
+            count, total = count + 1, total + p
+            residual += rating.satisfied - p
+            squared += (rating.satisfied - p) ** 2
+        else:
+            residual += rating.satisfied - rating.previous
+            squared += (rating.satisfied - p) ** 2 - (rating.previous - p) ** 2
+        sums[rating.model_id] = (count, total, residual, squared)
+    return dict(sums)
+
+
 def store_ratings(
     sessions: sessionmaker[Session], messages: Sequence[RatingMessage]
 ) -> FeedbackSummary:
@@ -99,6 +141,7 @@ def store_ratings(
             assert alpha is not None
             deltas: list[float] = []
             newly_rated: list[int] = []
+            served_ratings: list[_ServedRating] = []
             rated = satisfied = 0
             for result in upsert_feedback(session, tenant_id, by_tenant[tenant_id]):
                 s = int(result.rating.satisfied)
@@ -110,6 +153,9 @@ def store_ratings(
                     if result.served:
                         deltas.append(alpha - s)
                         newly_rated.append(result.rating.request_id)
+                        served_ratings.append(
+                            _ServedRating(result.rating.request_id, result.rating.model_id, s, None)
+                        )
                         rated += 1
                         satisfied += s
                 elif result.outcome is FeedbackOutcome.CHANGED:
@@ -119,6 +165,11 @@ def store_ratings(
                     if result.served:
                         deltas.append(float(previous - s))
                         satisfied += s - previous
+                        served_ratings.append(
+                            _ServedRating(
+                                result.rating.request_id, result.rating.model_id, s, previous
+                            )
+                        )
                 else:
                     summary.duplicate += 1
             if deltas or rated:
@@ -130,6 +181,7 @@ def store_ratings(
                     satisfied=satisfied,
                     pending_debt=-_expected_debt(session, newly_rated),
                 )
+                add_rated(session, tenant_id, _calibration(session, served_ratings))
         add_ratings(session, {m: (t[0], t[1]) for m, t in stats.items()})
     metrics.current().ratings_stored(
         {

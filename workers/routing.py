@@ -1,11 +1,14 @@
 """The router stage: decide a chunk of queued requests with MESS+ and record the decisions.
 
-The decision queue is the tenant's virtual queue (moved by ratings) plus its pending debt:
-alpha minus the predicted satisfaction of every served answer whose rating has not arrived.
-Ratings are late, sparse or never come; counting their expected value meanwhile keeps the
-router from deciding a whole batch on a queue that has not heard about any of it, and an
-unrated request keeps counting at its expectation, which is unbiased where the predictor is
-calibrated. The feedback stage takes a request's expected debt back when its rating lands.
+The decision queue is the tenant's virtual queue (moved by ratings) plus the estimated debt
+of every served answer whose rating has not arrived (router.sla.UnratedLedger: predicted
+satisfaction, corrected by each model's measured miss on the answers that were rated, plus
+the tenant's `sla_confidence` standard errors). Ratings are late, sparse or never come;
+counting their estimate meanwhile keeps the router from deciding a whole batch on a queue
+that has not heard about any of it, and keeps the SLA estimate unbiased when most users
+never rate. The feedback stage moves a request from unrated to rated when its rating
+lands. Within one chunk the queue steps by the uncorrected expectation; the next chunk
+sees the corrected sums.
 
 Ids in, state from the database: the chunk's requests are claimed (a redelivered chunk
 finds nothing left to claim), each tenant's SLA row is locked while its requests are
@@ -31,6 +34,7 @@ from db.predictors import active_version, active_version_id
 from db.routing import Decision as StoredDecision
 from db.routing import claim_queued, record_decisions
 from db.sla import lock_sla_state
+from db.sla_calibration import add_served, read_ledger
 from db.tenants import get_tenant
 from db.zoo import list_models
 from router.costs import CostEstimator
@@ -128,21 +132,30 @@ def route_chunk(
             requests = by_tenant[tenant_id]
             tenant = get_tenant(session, tenant_id)
             state = lock_sla_state(session, tenant_id)
+            settings = tenant_settings(tenant.settings)
+            unrated_debt = 0.0
+            if settings.count_unrated:
+                ledger = read_ledger(session, tenant_id)
+                unrated_debt = ledger.debt(tenant.alpha, settings.sla_confidence)
             x = predictor.featuriser.featurise([r.prompt for r in requests])
             decisions = decide_chunk(
-                tenant_settings(tenant.settings),
+                settings,
                 tenant.alpha,
                 state.request_counter + 1,
-                max(0.0, state.virtual_queue + state.pending_debt),
+                max(0.0, state.virtual_queue + unrated_debt),
                 predictor,
                 cost,
                 x,
                 draws_for(rng, len(requests)),
             )
             added_debt = 0.0
+            served: dict[int, tuple[int, float]] = defaultdict(lambda: (0, 0.0))
             for offset, (request, decision) in enumerate(zip(requests, decisions, strict=True)):
-                expected_debt = tenant.alpha - float(decision.probabilities[decision.served])
+                predicted = float(decision.probabilities[decision.served])
+                expected_debt = tenant.alpha - predicted
                 added_debt += expected_debt
+                count, total = served[models[decision.served].id]
+                served[models[decision.served].id] = (count + 1, total + predicted)
                 stored.append(
                     StoredDecision(
                         request_id=request.id,
@@ -153,6 +166,7 @@ def route_chunk(
                         explored=decision.explored,
                         chosen_model_id=models[decision.served].id,
                         expected_debt=expected_debt,
+                        predicted_satisfaction=predicted,
                         predictor_version_id=version_id,
                     )
                 )
@@ -161,6 +175,7 @@ def route_chunk(
                 routed[tenant.name, models[decision.served].name, decision.explored] += 1
             state.request_counter += len(requests)
             state.pending_debt += added_debt
+            add_served(session, tenant_id, served)
         record_decisions(session, stored)
     metrics.current().chunk_routed(routed, version_id, time.perf_counter() - started)
     return dict(publish)

@@ -83,6 +83,7 @@ def test_list_shows_every_tenant_with_its_sla_state(
         (["--alpha", "0.5", "--V", "0"], "V must be > 0"),
         (["--alpha", "0.5", "--c", "2"], "c must be in [0, 1]"),
         (["--alpha", "0.5", "--headroom", "-1"], "headroom must be >= 0"),
+        (["--alpha", "0.5", "--sla-confidence", "-1"], "sla_confidence must be >= 0"),
     ],
 )
 def test_add_refuses_bad_values_in_one_line(

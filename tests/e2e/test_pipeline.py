@@ -5,6 +5,7 @@ user rating from the labels, everything persisted in Postgres."""
 from __future__ import annotations
 
 import time
+from dataclasses import astuple
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ def test_a_batch_through_the_whole_pipeline(
     from db.models import Feedback, Request, Response, SlaState
     from db.reports import job_summary
     from db.sla import recompute_sla_from_feedback
+    from db.sla_calibration import read_ledger, recompute_ledger
     from router.dataset import load_csv
     from router.messplus import MessPlusSettings
     from router.replay import replay
@@ -115,8 +117,15 @@ def test_a_batch_through_the_whole_pipeline(
                 queue = max(0.0, queue + ALPHA - float(satisfied))
             assert state.virtual_queue == pytest.approx(queue, abs=1e-9)
             assert state.request_counter == N_PROMPTS
-            # Every served answer is rated, so no expected debt is outstanding.
+            # Every served answer is rated, so no expected debt is outstanding, and the
+            # running calibration sums equal the ones counted from scratch.
             assert state.pending_debt == pytest.approx(0.0, abs=1e-6)
+            ledger = read_ledger(session, tenant_id)
+            assert ledger.unrated.sum() == 0 and ledger.rated.sum() == len(served_ratings)
+            for running, counted in zip(
+                astuple(ledger), astuple(recompute_ledger(session, tenant_id)), strict=True
+            ):
+                np.testing.assert_allclose(running, counted, atol=1e-6)
     # Satisfaction and cost agree with `messplus replay` of the same policy on the same
     # prompts. The pipeline decides chunks of 50 and hears ratings one batch later, where
     # replay hears each rating before the next request; replay's own spread over seeds is

@@ -1,6 +1,7 @@
 """`messplus tenants add|list|set`: who is served, with which SLA target and router knobs.
 
-A tenant's stored settings are MessPlusSettings field overrides (v, c, headroom), read by
+A tenant's stored settings are MessPlusSettings field overrides (v, c, headroom,
+sla_confidence), read by
 every router worker; they are validated here by building MessPlusSettings from them, so a
 tenant the router cannot serve is never created. workers.provision.add_tenant starts its
 virtual queue at the router's placeholder backlog (MessPlusSettings.initial_queue) in the
@@ -24,14 +25,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add = commands.add_parser(
         "add",
         help="create a tenant with its SLA target",
-        description="Create a tenant. --V, --c and --headroom override the router's defaults "
-        "for this tenant only; the virtual queue starts at V + headroom.",
+        description="Create a tenant. --V, --c, --headroom and --sla-confidence override the "
+        "router's defaults for this tenant only; the virtual queue starts at V + headroom.",
     )
     add.add_argument("name")
     add.add_argument("--alpha", type=finite_float, required=True, help="SLA target in (0, 1)")
     add.add_argument("--V", dest="v", type=finite_float, help="unit-free cost weight (> 0)")
     add.add_argument("--c", type=finite_float, help="exploration constant in [0, 1]")
     add.add_argument("--headroom", type=finite_float, help="placeholder backlog (>= 0)")
+    add.add_argument(
+        "--sla-confidence",
+        type=finite_float,
+        help="standard errors of margin on the estimated satisfaction of unrated answers "
+        "(>= 0; more costs more and misses alpha less often when few users rate)",
+    )
     add.set_defaults(func=_add)
     listing = commands.add_parser("list", help="every tenant with its SLA state")
     listing.set_defaults(func=_list)
@@ -57,7 +64,12 @@ def _add(args: argparse.Namespace) -> int:
     target = alpha(args.alpha)
     overrides = {
         key: value
-        for key, value in (("v", args.v), ("c", args.c), ("headroom", args.headroom))
+        for key, value in (
+            ("v", args.v),
+            ("c", args.c),
+            ("headroom", args.headroom),
+            ("sla_confidence", args.sla_confidence),
+        )
         if value is not None
     }
     with transaction() as session:

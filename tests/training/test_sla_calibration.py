@@ -1,0 +1,75 @@
+"""The SLA estimate's per tenant and model sums stay equal to the ones counted from the
+stored decisions and ratings, through late, duplicate and changed ratings, and the router
+decides on them."""
+
+from __future__ import annotations
+
+from dataclasses import astuple
+
+import numpy as np
+from sqlalchemy import select
+
+from db.models import RoutingDecision, SlaState, Tenant
+from db.sla_calibration import read_ledger, recompute_ledger
+from router.sla import UnratedLedger
+from tests.training.conftest import Deployment
+from workers.feedback import store_ratings
+from workers.messages import RatingMessage
+from workers.routing import PredictorCache, route_chunk
+
+
+def _ledgers(deployment: Deployment) -> tuple[UnratedLedger, UnratedLedger]:
+    with deployment.sessions.begin() as session:
+        return (
+            read_ledger(session, deployment.tenant_id),
+            recompute_ledger(session, deployment.tenant_id),
+        )
+
+
+def _assert_consistent(deployment: Deployment) -> UnratedLedger:
+    running, counted = _ledgers(deployment)
+    for kept, recounted in zip(astuple(running), astuple(counted), strict=True):
+        np.testing.assert_allclose(kept, recounted, atol=1e-9)
+    return running
+
+
+def test_ratings_move_answers_from_unrated_to_rated_and_replace_residuals(
+    deployment: Deployment,
+) -> None:
+    request_ids = deployment.submit([f"question {i}?" for i in range(40)])
+    route_chunk(deployment.sessions, request_ids, np.random.default_rng(0), PredictorCache())
+    ledger = _assert_consistent(deployment)
+    assert ledger.unrated.sum() == 40 and ledger.rated.sum() == 0
+
+    first_half = [RatingMessage(i, bool(i % 3)) for i in request_ids[:20]]
+    store_ratings(deployment.sessions, first_half)
+    store_ratings(deployment.sessions, first_half)  # a duplicate changes nothing
+    ledger = _assert_consistent(deployment)
+    assert (ledger.unrated.sum(), ledger.rated.sum()) == (20, 20)
+
+    changed = [RatingMessage(m.request_id, not m.satisfied) for m in first_half[:5]]
+    store_ratings(deployment.sessions, changed)
+    after = _assert_consistent(deployment)
+    assert after.rated.sum() == 20
+    assert not np.allclose(after.residual, ledger.residual)  # replaced, not added
+
+
+def test_the_router_decides_on_the_estimated_debt_of_unrated_answers(
+    deployment: Deployment,
+) -> None:
+    cache, rng = PredictorCache(), np.random.default_rng(0)
+    first = deployment.submit([f"question {i}?" for i in range(30)])
+    route_chunk(deployment.sessions, first, rng, cache)
+    with deployment.sessions.begin() as session:
+        tenant = session.get(Tenant, deployment.tenant_id)
+        state = session.get(SlaState, deployment.tenant_id)
+        assert tenant is not None and state is not None
+        ledger = read_ledger(session, deployment.tenant_id)
+        expected_queue = max(0.0, state.virtual_queue + ledger.debt(tenant.alpha, 0.75))
+    (second,) = deployment.submit(["one more question?"])
+    route_chunk(deployment.sessions, [second], rng, cache)
+    with deployment.sessions.begin() as session:
+        decided_at = session.scalar(
+            select(RoutingDecision.virtual_queue).where(RoutingDecision.request_id == second)
+        )
+    assert decided_at is not None and abs(decided_at - expected_queue) < 1e-9
