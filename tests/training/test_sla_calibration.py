@@ -9,6 +9,7 @@ from dataclasses import astuple
 import numpy as np
 from sqlalchemy import select
 
+from db.migrate import downgrade, upgrade
 from db.models import RoutingDecision, SlaState, Tenant
 from db.sla_calibration import read_ledger, recompute_ledger
 from router.sla import UnratedLedger
@@ -73,3 +74,19 @@ def test_the_router_decides_on_the_estimated_debt_of_unrated_answers(
             select(RoutingDecision.virtual_queue).where(RoutingDecision.request_id == second)
         )
     assert decided_at is not None and abs(decided_at - expected_queue) < 1e-9
+
+
+def test_the_migration_rebuilds_the_sums_of_a_deployment_that_upgrades_mid_stream(
+    deployment: Deployment, db_url: str
+) -> None:
+    request_ids = deployment.submit([f"question {i}?" for i in range(30)])
+    route_chunk(deployment.sessions, request_ids, np.random.default_rng(0), PredictorCache())
+    store_ratings(deployment.sessions, [RatingMessage(i, bool(i % 2)) for i in request_ids[:12]])
+    before = _assert_consistent(deployment)
+
+    deployment.sessions.kw["bind"].dispose()
+    downgrade(db_url, "0004")  # as deployed before the calibration sums existed
+    upgrade(db_url)
+    after = _assert_consistent(deployment)
+    for kept, rebuilt in zip(astuple(before), astuple(after), strict=True):
+        np.testing.assert_allclose(kept, rebuilt, atol=1e-9)
