@@ -48,6 +48,8 @@ __all__ = ["FORMAT_VERSION", "PredictorError", "SatisfactionPredictor"]
 FORMAT_VERSION = 2
 T = TypeVar("T")
 _EPS = 1e-6
+# A log evidence gap at which the text layer's weight, sigmoid(-gap), is nil.
+_NO_EVIDENCE_FOR_TEXT = 30.0
 _STATE = (
     "difficulty_weights",
     "grad_sq",
@@ -121,6 +123,20 @@ class SatisfactionPredictor:
         self.trials = np.zeros(m)
         self.log_evidence_gap = np.zeros(m)
         self.difficulty_moments = np.zeros(3)
+
+    @classmethod
+    def base_rates(cls, n_models: int) -> SatisfactionPredictor:
+        """A predictor that will only ever learn rating counts (set_counts), as a live
+        router does before the first trained version: its text layer gets no weight.
+
+        The even prior between the layers is right for a text layer that learns alongside
+        the base, whose evidence soon decides; a text layer that never learns would
+        otherwise pull every model halfway to a coin flip for good (an 8B model that
+        satisfies 74% would look like 62%, too weak for a 0.7 SLA).
+        """
+        predictor = cls(n_models)
+        predictor.log_evidence_gap[:] = -_NO_EVIDENCE_FOR_TEXT
+        return predictor
 
     # -- the base layer ---------------------------------------------------------------------
 

@@ -68,7 +68,7 @@ class PredictorCache:
                 loaded = SatisfactionPredictor.from_bytes(version.blob)
             if loaded is None or loaded.n_models != n_models:
                 # No version yet, or one trained for another zoo: start from base rates.
-                loaded, current = SatisfactionPredictor(n_models), None
+                loaded, current = SatisfactionPredictor.base_rates(n_models), None
             self.version_id, self.predictor, self.n_models = current, loaded, n_models
             self.loads += 1
         assert self.predictor is not None

@@ -108,3 +108,14 @@ def test_mismatched_array_shape_is_rejected(zoo: SyntheticZoo) -> None:
     document["n_models"] = 4
     with pytest.raises(PredictorError, match="shape"):
         SatisfactionPredictor.from_bytes(json.dumps(document).encode())
+
+
+def test_a_base_rates_predictor_follows_the_rating_counts_alone() -> None:
+    # A live router before the first trained version: only counts, never a text update.
+    predictor = SatisfactionPredictor.base_rates(3)
+    predictor.set_counts(np.array([60.0, 740.0, 79.0]), np.array([100.0, 1000.0, 100.0]))
+    mean, _ = predictor.accuracy()
+    np.testing.assert_allclose(mean, predictor.base_probability(), atol=1e-9)
+    assert mean[1] == pytest.approx(0.74, abs=0.01)
+    probabilities = predictor.predict(["any prompt at all"])[0]
+    np.testing.assert_allclose(probabilities, predictor.base_probability(), atol=1e-9)
