@@ -28,20 +28,22 @@ __all__ = ["DeadLetterOnFailure", "DeadLetteringConsumer", "dead_letter"]
 log = logging.getLogger(__name__)
 
 
-def dead_letter(queue: str, payload: object, reason: str, logged_reason: str) -> None:
-    """Store the message with `reason`; log `logged_reason`, which names no message content.
+def dead_letter(queue: str, payload: object, reason: str, kind: str) -> None:
+    """Store the message with `reason`; log its id and `kind`, a fixed phrase.
 
-    If the database cannot take it either, the log line is all that is left of the
-    message; raising here would only get a poison message redelivered forever.
+    Reasons may quote the message (an unknown model's name, a key, an exception's text),
+    so they stay in the table with it. If the database cannot take it either, the log line
+    is all that is left of the message; raising here would only get a poison message
+    redelivered forever.
     """
     text = payload if isinstance(payload, str) else json.dumps(payload, default=repr)
     try:
         with runtime.sessions().begin() as session:
             letter_id = record_dead_letter(session, queue, text, reason)
     except SQLAlchemyError as exc:
-        log.error("dead letter on %s (%s) not stored: %s", queue, logged_reason, type(exc).__name__)
+        log.error("dead letter on %s (%s) not stored: %s", queue, kind, type(exc).__name__)
         return
-    log.warning("dead letter %d on %s: %s", letter_id, queue, logged_reason)
+    log.warning("dead letter %d on %s: %s", letter_id, queue, kind)
 
 
 def _queue_of(message: Message) -> str:

@@ -27,6 +27,7 @@ from celery.signals import (
 )
 from sqlalchemy.exc import OperationalError
 
+from db.errors import UnknownModel
 from workers import metrics, runtime
 from workers.app import app
 from workers.backoff import retry_delay_s
@@ -54,18 +55,13 @@ _TRANSIENT_DB = {
 }
 
 
-def _dead_letter(queue: str, payload: object, reason: str) -> None:
-    """Our own reasons (workers.messages) name no message content, so they are logged too."""
-    dead_letter(queue, payload, reason, reason)
-
-
 @app.task(name="messplus.route", **_TRANSIENT_DB)
 def route(payload: Any) -> int:
     """Decide a chunk of requests and send each to its model queue(s)."""
     try:
         chunk = RouteChunk.parse(payload)
     except MessageError as exc:
-        _dead_letter("route", payload, str(exc))
+        dead_letter("route", payload, str(exc), "payload refused")
         return 0
     publish = route_chunk(
         runtime.sessions(), chunk.request_ids, runtime.rng(), runtime.predictor_cache()
@@ -85,7 +81,7 @@ def infer(self: DeadLetterOnFailure, payload: Any) -> int:
     try:
         chunk = InferChunk.parse(payload)
     except MessageError as exc:
-        _dead_letter(self.delivered_from(), payload, str(exc))
+        dead_letter(self.delivered_from(), payload, str(exc), "payload refused")
         return 0
     settings = runtime.settings()
     try:
@@ -110,6 +106,9 @@ def infer(self: DeadLetterOnFailure, payload: Any) -> int:
     except InferenceError as exc:
         fail_served(runtime.sessions(), chunk.model, chunk.request_ids, f"rejected: {exc}")
         return 0
+    except UnknownModel as exc:  # the message's fault: no worker can ever answer it
+        dead_letter(self.delivered_from(), payload, str(exc), "unknown model")
+        return 0
     log.info(
         "answered %d, %d done",
         outcome.answered,
@@ -125,11 +124,11 @@ def feedback(payload: Any) -> int:
     try:
         chunk = FeedbackChunk.parse(payload)
     except MessageError as exc:
-        _dead_letter("feedback", payload, str(exc))
+        dead_letter("feedback", payload, str(exc), "payload refused")
         return 0
     summary = store_ratings(runtime.sessions(), chunk.ratings)
     for rating, reason in summary.rejected:
-        _dead_letter("feedback", {"ratings": [rating.__dict__]}, reason)
+        dead_letter("feedback", {"ratings": [rating.__dict__]}, reason, "rating refused")
     return summary.new + summary.changed
 
 
@@ -139,7 +138,7 @@ def train(payload: Any) -> dict[str, Any]:
     try:
         request = TrainRequest.parse(payload)
     except MessageError as exc:
-        _dead_letter("train", payload, str(exc))
+        dead_letter("train", payload, str(exc), "payload refused")
         return {}
     report = retrain(runtime.sessions(), dry_run=request.dry_run)
     log.info(
