@@ -37,7 +37,13 @@ class Fleet:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(
-        self, name: str, queues: list[str], *, app: str = "workers.app", concurrency: int = 1
+        self,
+        name: str,
+        queues: list[str],
+        *,
+        app: str = "workers.app",
+        concurrency: int = 1,
+        loglevel: str = "WARNING",
     ) -> subprocess.Popen[bytes]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         pool = ["--pool", "solo"] if concurrency == 1 else ["-c", str(concurrency)]
@@ -56,7 +62,7 @@ class Fleet:
                     "-n",
                     f"{name}@%h",
                     "--loglevel",
-                    "WARNING",
+                    loglevel,
                     "--without-gossip",
                     "--without-mingle",
                     "--without-heartbeat",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,14 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """A Redis database of its own, emptied before and after.
+    """A Redis database of its own, emptied before and after."""
+    with claimed_redis_database() as url:
+        yield url
+
+
+@contextmanager
+def claimed_redis_database() -> Iterator[str]:
+    """The URL of a Redis database of this process's own, emptied before and after.
 
     The number is claimed with SET NX in database 0 so that test runs side by side (two
     checkouts, a benchmark and a test) never flush each other's queues."""
