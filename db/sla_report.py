@@ -8,7 +8,13 @@ operator can tell "met" from "met by luck on 30 ratings". Only ratings of the an
 user was served count, as in db.sla.recompute_sla_from_feedback: explored answers teach
 the router but are not what the tenant received.
 
-Each tenant's figures come from one query: a window function numbers its rated answers
+Most users never rate, so the report also estimates satisfaction over every served answer,
+rated or not (`all_served`): the rated ones as rated, the unrated ones by the router's own
+estimator (router.sla.UnratedLedger: predictions corrected by each model's measured miss),
+with an interval that widens with the share left unrated. This is the figure the SLA is
+about; the rated share alone is unbiased only while every user is equally likely to rate.
+
+The rated figures come from one query: a window function numbers its rated answers
 newest first and one aggregate counts the whole history and the window together. Window
 functions and CASE inside aggregates are portable between Postgres and SQLite (3.25+).
 """
@@ -19,15 +25,19 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
+import numpy as np
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from db.models import Feedback, Request, Tenant
+from db.sla_calibration import read_ledger
+from router.sla import UnratedLedger
 
 __all__ = [
     "DEFAULT_WINDOW",
     "WILSON_Z",
     "Estimate",
+    "ServedEstimate",
     "SlaReport",
     "sla_report",
     "wilson_interval",
@@ -64,6 +74,34 @@ class Estimate:
 
 
 @dataclass(frozen=True, slots=True)
+class ServedEstimate:
+    """Estimated satisfaction over every served answer, rated or not, with a 95% interval;
+    None while nothing has been served."""
+
+    served: int
+    unrated: int
+    satisfaction: float | None
+    lower: float | None
+    upper: float | None
+
+    @classmethod
+    def of(cls, ledger: UnratedLedger, rated_satisfied: int) -> ServedEstimate:
+        unrated = int(np.sum(ledger.unrated))
+        served = unrated + int(np.sum(ledger.rated))
+        if served == 0:
+            return cls(0, 0, None, None, None)
+        estimate, _ = ledger.expected_satisfied()
+        low, high = ledger.satisfied_interval(WILSON_Z)
+        return cls(
+            served,
+            unrated,
+            (rated_satisfied + estimate) / served,
+            (rated_satisfied + low) / served,
+            (rated_satisfied + high) / served,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class SlaReport:
     """One tenant's SLA standing; `window` is the last `window_size` rated answers, or
     those rated since `window_since` (exactly one of the two is set)."""
@@ -75,6 +113,7 @@ class SlaReport:
     window: Estimate
     window_size: int | None
     window_since: dt.datetime | None
+    all_served: ServedEstimate
 
     @property
     def status(self) -> str:
@@ -155,4 +194,5 @@ def sla_report(
         window=Estimate.of(int(recent), int(recent_satisfied), tenant.alpha),
         window_size=window if since is None else None,
         window_since=since,
+        all_served=ServedEstimate.of(read_ledger(session, tenant.id), int(total_satisfied)),
     )

@@ -90,24 +90,36 @@ class UnratedLedger:
         self.residual[model] += satisfied - predicted
         self.residual_squared[model] += (satisfied - predicted) ** 2
 
+    def _residual_variance(self) -> npt.NDArray[np.float64]:
+        """Per model, the mean squared residual, drawn towards the largest a rating has."""
+        return (self.residual_squared + _PRIOR_RESIDUAL_VARIANCE * CALIBRATION_PRIOR_RATINGS) / (
+            self.rated + CALIBRATION_PRIOR_RATINGS
+        )
+
+    def expected_satisfied(self) -> tuple[float, float]:
+        """How many of the unrated answers satisfied, estimated, and that estimate's
+        variance (from the calibration correction, which shrinks as ratings accumulate)."""
+        weight = self.rated + CALIBRATION_PRIOR_RATINGS
+        estimate = float(np.sum(self.unrated_predicted + self.unrated * self.residual / weight))
+        return estimate, float(np.sum(self.unrated**2 * self._residual_variance() / weight))
+
+    def satisfied_interval(self, z: float) -> tuple[float, float]:
+        """A z-sigma interval for how many unrated answers did satisfy: the estimate's own
+        doubt plus each unrated answer's yes-or-no chance around its expectation."""
+        estimate, variance = self.expected_satisfied()
+        variance += float(np.sum(self.unrated * self._residual_variance()))
+        half = z * float(np.sqrt(variance))
+        total = float(np.sum(self.unrated))
+        return max(0.0, estimate - half), min(total, estimate + half)
+
     def debt(self, alpha: float, confidence: float) -> float:
         """Estimated SLA debt of the unrated answers, sum of (alpha - satisfaction), in
         answers, plus `confidence` standard errors of that estimate.
 
-        The standard error is that of the calibration correction, which grows with the
-        number of unrated answers per rating behind it: with 20% of users rating, 1,000
-        answers carry about +-25 answers of doubt. Asking for `confidence` of it buys a
-        margin above alpha that shrinks, as a share, with every rating.
+        With 20% of users rating, 1,000 answers carry about +-25 answers of doubt; asking
+        for `confidence` of it buys a margin above alpha that shrinks, as a share, with
+        every rating.
         """
-        weight = self.rated + CALIBRATION_PRIOR_RATINGS
-        correction = self.residual / weight
-        debt = float(
-            np.sum(self.unrated * alpha - self.unrated_predicted - self.unrated * correction)
-        )
-        if confidence <= 0:
-            return debt
-        spread = (
-            self.residual_squared + _PRIOR_RESIDUAL_VARIANCE * CALIBRATION_PRIOR_RATINGS
-        ) / weight
-        variance = float(np.sum(self.unrated**2 * spread / weight))
-        return debt + confidence * float(np.sqrt(variance))
+        satisfied, variance = self.expected_satisfied()
+        debt = float(np.sum(self.unrated)) * alpha - satisfied
+        return debt + max(confidence, 0.0) * float(np.sqrt(variance))

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from db.migrate import downgrade, upgrade
 from db.models import RoutingDecision, SlaState, Tenant
 from db.sla_calibration import read_ledger, recompute_ledger
+from db.sla_report import sla_report
 from router.sla import UnratedLedger
 from tests.training.conftest import Deployment
 from workers.feedback import store_ratings
@@ -47,6 +48,15 @@ def test_ratings_move_answers_from_unrated_to_rated_and_replace_residuals(
     store_ratings(deployment.sessions, first_half)  # a duplicate changes nothing
     ledger = _assert_consistent(deployment)
     assert (ledger.unrated.sum(), ledger.rated.sum()) == (20, 20)
+
+    with deployment.sessions.begin() as session:
+        tenant = session.get_one(Tenant, deployment.tenant_id)
+        report = sla_report(session, tenant)
+    estimate = report.all_served
+    assert (estimate.served, estimate.unrated) == (40, 20)
+    assert estimate.lower is not None and estimate.upper is not None
+    assert estimate.lower <= (estimate.satisfaction or 0) <= estimate.upper
+    assert estimate.upper - estimate.lower > 0.1  # 20 ratings cannot vouch for 20 more
 
     changed = [RatingMessage(m.request_id, not m.satisfied) for m in first_half[:5]]
     store_ratings(deployment.sessions, changed)
