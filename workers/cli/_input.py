@@ -1,4 +1,4 @@
-"""Checking what users hand the client: JSON-lines files, alphas, names, router knobs.
+"""Checking what users hand the client: JSON-lines files, alphas, names, router knobs, times.
 
 Files are all or nothing. A batch half submitted is worse than one refused: the user would
 have to work out which lines went through before fixing and resending the rest. So every
@@ -9,8 +9,10 @@ command sends nothing unless the whole file is good.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import math
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ __all__ = [
     "check_lines",
     "finite_float",
     "name",
+    "point_in_time",
     "positive_int",
     "prompt_of",
     "read_jsonl",
@@ -32,6 +35,10 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+# A duration before now: a number and one unit letter (seconds to weeks), as in 90m or 7d.
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_UNIT_S = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 604_800}
 
 # Bad lines listed one by one before the summary; a file that is wrong throughout (say,
 # CSV passed by mistake) should not scroll the terminal away.
@@ -75,6 +82,27 @@ def positive_int(raw: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {raw!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def point_in_time(raw: str, now: dt.datetime) -> dt.datetime:
+    """An ISO 8601 time with its UTC offset, or a duration before `now` (90m, 24h, 7d).
+
+    A time without an offset is refused rather than read as local or UTC: whichever is
+    guessed, an operator in another zone gets a window hours off without noticing.
+    Raises ValueError naming what was expected.
+    """
+    text = raw.strip()
+    if match := _DURATION.fullmatch(text):
+        return now - dt.timedelta(seconds=float(match[1]) * _UNIT_S[match[2]])
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"not an ISO 8601 time (2025-03-01T12:00Z) nor a duration ago (90m, 24h, 7d): {raw!r}"
+        ) from None
+    if value.tzinfo is None:
+        raise ValueError(f"{raw!r} has no UTC offset (add Z or +HH:MM)")
     return value
 
 

@@ -14,7 +14,7 @@ import json
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from workers.cli._input import positive_int
+from workers.cli._input import point_in_time, positive_int
 
 if TYPE_CHECKING:
     from db.sla_report import Estimate, SlaReport
@@ -43,21 +43,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--since",
         type=_aware_time,
         metavar="TIME",
-        help="the window is the answers rated since TIME (ISO 8601 with a UTC offset)",
+        help="the window is the answers rated since TIME (ISO 8601 with a UTC offset, or a "
+        "duration ago: 90m, 24h, 7d)",
     )
     sla.add_argument("--json", action="store_true", help="print one JSON array only")
     sla.set_defaults(func=_sla)
 
 
 def _aware_time(raw: str) -> dt.datetime:
-    """An argparse type: an ISO 8601 time with its offset; a naive time's zone is a guess."""
+    """An argparse type: an ISO 8601 time with its offset, or a duration ago."""
     try:
-        value = dt.datetime.fromisoformat(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {raw!r}") from None
-    if value.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{raw!r} has no UTC offset (add Z or +HH:MM)")
-    return value
+        return point_in_time(raw, dt.datetime.now(dt.UTC))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _sla(args: argparse.Namespace) -> int:
