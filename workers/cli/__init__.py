@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "workers.cli.worker",
     "workers.cli.training",
     "workers.cli.sla",
+    "workers.cli.report",
     "workers.cli.metrics",
 )
 
