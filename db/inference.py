@@ -8,14 +8,17 @@ request in a final state (done, failed) never changes again.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import exists, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from db._dialect import upsert_insert
-from db.models import Request, RequestStatus, Response
+from db.models import Request, RequestStatus, Response, RoutingDecision
+from db.sla import apply_sla_update
+from db.sla_calibration import add_served
 
 __all__ = ["ModelAnswer", "mark_done", "mark_failed", "record_responses"]
 
@@ -76,7 +79,8 @@ def mark_failed(session: Session, request_ids: Sequence[int], reason: str) -> li
     """Fail requests not yet finished (queued or routed); returns those failed now.
 
     Queued requests may fail too (a router that can never route them), so that every
-    request reaches a final state.
+    request reaches a final state. A routed request that fails leaves its tenant's SLA
+    estimate (see _withdraw_from_sla).
     """
     if not request_ids:
         return []
@@ -86,4 +90,34 @@ def mark_failed(session: Session, request_ids: Sequence[int], reason: str) -> li
         .values(status=RequestStatus.FAILED.value, failure_reason=reason)
         .returning(Request.id)
     ).all()
+    _withdraw_from_sla(session, failed)
     return sorted(failed)
+
+
+def _withdraw_from_sla(session: Session, request_ids: Sequence[int]) -> None:
+    """Take failed requests out of the pending debt and the unrated answers.
+
+    The satisfaction SLA is about the answers users get; a request with no answer is an
+    availability failure, counted and reported as such. Counting it as an unsatisfied
+    answer instead would make the router buy the largest model for thousands of requests
+    after a Triton outage, to repay users who were never served at all.
+    """
+    if not request_ids:
+        return
+    rows = session.execute(
+        select(
+            RoutingDecision.tenant_id,
+            RoutingDecision.chosen_model_id,
+            RoutingDecision.predicted_satisfaction,
+            RoutingDecision.expected_debt,
+        ).where(RoutingDecision.request_id.in_(request_ids))
+    ).all()
+    pending: dict[int, float] = defaultdict(float)
+    withdrawn: dict[int, dict[int, tuple[int, float]]] = defaultdict(dict)
+    for tenant_id, model_id, predicted, expected_debt in rows:
+        pending[tenant_id] += expected_debt
+        count, total = withdrawn[tenant_id].get(model_id, (0, 0.0))
+        withdrawn[tenant_id][model_id] = (count - 1, total - predicted)
+    for tenant_id in sorted(pending):  # SLA row, then calibration rows: one lock order
+        apply_sla_update(session, tenant_id, pending_debt=-pending[tenant_id])
+        add_served(session, tenant_id, withdrawn[tenant_id])

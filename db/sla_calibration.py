@@ -14,7 +14,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from db._dialect import upsert_insert
-from db.models import Feedback, RoutingDecision, SlaCalibration
+from db.models import Feedback, Request, RequestStatus, RoutingDecision, SlaCalibration
 from router.sla import UnratedLedger
 
 __all__ = ["add_rated", "add_served", "read_ledger", "recompute_ledger"]
@@ -47,7 +47,7 @@ def _increment(session: Session, tenant_id: int, model_id: int, **deltas: float)
 
 def add_served(session: Session, tenant_id: int, served: Mapping[int, tuple[int, float]]) -> None:
     """Per model id: (answers served, sum of their predicted satisfaction); they start
-    unrated."""
+    unrated. Negative amounts withdraw requests that failed before they were answered."""
     for model_id in sorted(served):  # one lock order everywhere
         count, predicted = served[model_id]
         _increment(session, tenant_id, model_id, unrated=count, unrated_predicted=predicted)
@@ -75,11 +75,14 @@ def add_rated(
 
 
 def read_ledger(session: Session, tenant_id: int) -> UnratedLedger:
-    """The tenant's sums, one entry per model that has served it (models disabled since
+    """The tenant's sums, one entry per model with answers for it (models disabled since
     included: their unrated answers still count towards the tenant's SLA)."""
     rows = session.scalars(
         select(SlaCalibration)
-        .where(SlaCalibration.tenant_id == tenant_id)
+        .where(
+            SlaCalibration.tenant_id == tenant_id,
+            (SlaCalibration.unrated != 0) | (SlaCalibration.rated != 0),
+        )
         .order_by(SlaCalibration.model_id)
     ).all()
     return UnratedLedger(
@@ -91,8 +94,8 @@ def read_ledger(session: Session, tenant_id: int) -> UnratedLedger:
 
 
 def recompute_ledger(session: Session, tenant_id: int) -> UnratedLedger:
-    """The same sums counted from scratch from decisions and ratings, in the order of
-    read_ledger, to check the running ones (and to rebuild them if ever needed)."""
+    """The same sums counted from scratch from decisions and ratings (of requests that did
+    not fail), in the order of read_ledger, to check the running ones."""
     decision = RoutingDecision
     rated = Feedback.id.is_not(None)
     residual = case((Feedback.satisfied, 1.0), else_=0.0) - decision.predicted_satisfaction
@@ -110,7 +113,8 @@ def recompute_ledger(session: Session, tenant_id: int) -> UnratedLedger:
             (Feedback.request_id == decision.request_id)
             & (Feedback.model_id == decision.chosen_model_id),
         )
-        .where(decision.tenant_id == tenant_id)
+        .join(Request, Request.id == decision.request_id)
+        .where(decision.tenant_id == tenant_id, Request.status != RequestStatus.FAILED.value)
         .group_by(decision.chosen_model_id)
         .order_by(decision.chosen_model_id)
     ).all()

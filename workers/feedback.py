@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.feedback import FeedbackOutcome, Rating, upsert_feedback
 from db.model_stats import add_ratings
-from db.models import Request, RoutingDecision, Tenant, ZooModel
+from db.models import Request, RequestStatus, RoutingDecision, Tenant, ZooModel
 from db.sla import apply_sla_update
 from db.sla_calibration import add_rated
 from workers import metrics
@@ -48,9 +48,9 @@ def _resolve(
     """Ratings grouped by tenant, and the messages that cannot be stored with the reason."""
     ids = sorted({m.request_id for m in messages})
     requests = {
-        row.id: (row.tenant_id, row.served_model_id)
+        row.id: (row.tenant_id, row.served_model_id, row.status)
         for row in session.execute(
-            select(Request.id, Request.tenant_id, Request.served_model_id).where(
+            select(Request.id, Request.tenant_id, Request.served_model_id, Request.status).where(
                 Request.id.in_(ids)
             )
         )
@@ -62,7 +62,11 @@ def _resolve(
         if message.request_id not in requests:
             rejected.append((message, f"unknown request {message.request_id}"))
             continue
-        tenant_id, served_model_id = requests[message.request_id]
+        tenant_id, served_model_id, status = requests[message.request_id]
+        if status == RequestStatus.FAILED.value:
+            # It has no answer to rate, and it has left the SLA estimate (db.inference).
+            rejected.append((message, f"request {message.request_id} failed: nothing to rate"))
+            continue
         if message.model is None:
             if served_model_id is None:
                 rejected.append((message, f"request {message.request_id} is not routed yet"))

@@ -29,7 +29,7 @@ UPDATE routing_decisions SET predicted_satisfaction = (
 """
 
 # One row per (tenant, served model): unrated answers with their predictions, rated ones
-# with the sums of their residuals against the prediction.
+# with the sums of their residuals against the prediction; failed requests are left out.
 _BACKFILL_CALIBRATION = """
 INSERT INTO sla_calibration
     (tenant_id, model_id, unrated, unrated_predicted, rated, residual, residual_squared)
@@ -43,6 +43,7 @@ SELECT d.tenant_id, d.chosen_model_id,
         ELSE ((CASE WHEN f.satisfied THEN 1 ELSE 0 END) - d.predicted_satisfaction)
            * ((CASE WHEN f.satisfied THEN 1 ELSE 0 END) - d.predicted_satisfaction) END)
 FROM routing_decisions d
+JOIN requests r ON r.id = d.request_id AND r.status <> 'failed'
 LEFT JOIN feedback f ON f.request_id = d.request_id AND f.model_id = d.chosen_model_id
 GROUP BY d.tenant_id, d.chosen_model_id
 """

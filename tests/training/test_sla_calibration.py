@@ -7,8 +7,10 @@ from __future__ import annotations
 from dataclasses import astuple
 
 import numpy as np
-from sqlalchemy import select
+import pytest
+from sqlalchemy import func, select
 
+from db.inference import mark_failed
 from db.migrate import downgrade, upgrade
 from db.models import RoutingDecision, SlaState, Tenant
 from db.sla_calibration import read_ledger, recompute_ledger
@@ -100,3 +102,27 @@ def test_the_migration_rebuilds_the_sums_of_a_deployment_that_upgrades_mid_strea
     after = _assert_consistent(deployment)
     for kept, rebuilt in zip(astuple(before), astuple(after), strict=True):
         np.testing.assert_allclose(kept, rebuilt, atol=1e-9)
+
+
+def test_a_failed_request_leaves_the_estimate_and_cannot_be_rated(
+    deployment: Deployment,
+) -> None:
+    request_ids = deployment.submit([f"question {i}?" for i in range(10)])
+    route_chunk(deployment.sessions, request_ids, np.random.default_rng(0), PredictorCache())
+    with deployment.sessions.begin() as session:
+        assert mark_failed(session, request_ids[:4], "m: unavailable: down") == request_ids[:4]
+    ledger = _assert_consistent(deployment)
+    assert ledger.unrated.sum() == 6
+    with deployment.sessions.begin() as session:
+        state = session.get_one(SlaState, deployment.tenant_id)
+        pending = session.scalar(
+            select(func.sum(RoutingDecision.expected_debt)).where(
+                RoutingDecision.request_id.in_(request_ids[4:])
+            )
+        )
+        assert state.pending_debt == pytest.approx(pending)
+
+    summary = store_ratings(deployment.sessions, [RatingMessage(request_ids[0], True)])
+    assert [reason for _, reason in summary.rejected] == [
+        f"request {request_ids[0]} failed: nothing to rate"
+    ]
