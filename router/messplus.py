@@ -12,7 +12,7 @@ taken over a *ladder* of candidate models rather than the whole zoo:
   alpha (its upper confidence bound reaches alpha) and lo the one below it (if the cheapest
   model may meet alpha, the rung is it and the next one). Optimism here is safe: if hi
   cannot in fact carry the SLA, the virtual queue grows, and every `escalation` * V of
-  queue moves the rung one step up.
+  queue moves the rung one step up; past the top rung only the top model is served.
 - On the rung, costs are counted in units of the rung's average satisfaction gain, so the
   switch from lo to hi happens where Q reaches V for the average prompt and earlier for a
   prompt the predictor finds harder for lo than for hi. V is therefore unit-free (joules or
@@ -223,9 +223,11 @@ def _on_ladder(
     lo, hi = rungs.lo, rungs.hi
     steps = int(queue // (settings.escalation * settings.v))
     position = rungs.models.index(hi)
-    if steps and position + 1 < len(rungs.models):
-        top = min(position + steps, len(rungs.models) - 1)
-        lo, hi = rungs.models[top - 1], rungs.models[top]
+    if steps and position + steps >= len(rungs.models):
+        # Promoted past the top rung: only the most capable model is left to call on.
+        return rungs.models[-1]
+    if steps:
+        lo, hi = rungs.models[position + steps - 1], rungs.models[position + steps]
     if lo == hi:
         return hi
     # Each model is judged by its upper confidence bound, and the rung's price by the same
