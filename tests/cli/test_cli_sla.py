@@ -139,7 +139,9 @@ def test_sla_prints_one_row_per_tenant(run: Callable[..., Run]) -> None:
     assert result.code == 0, result
     header, *rows = result.out.splitlines()
     assert (
-        " ".join(header.split()) == "tenant alpha since start [95% CI] n last 5 [95% CI] n status"
+        " ".join(header.split())
+        == "tenant alpha since start [95% CI] n last 5 [95% CI] n all served, estimated [95%] "
+        "served status"
     )
     lo, hi = wilson_interval(17, 20)
     wlo, whi = wilson_interval(2, 5)
@@ -155,10 +157,12 @@ def test_sla_prints_one_row_per_tenant(run: Callable[..., Run]) -> None:
         f"[{wlo:.4f},",
         f"{whi:.4f}]",
         "5",
+        "-",  # these ratings were stored without routing: no served answer is on record
+        "0",
         "at",
         "risk",
     ]
-    assert rows[1].split() == ["idle", "0.5", "-", "0", "-", "0", "no", "ratings"]
+    assert rows[1].split() == ["idle", "0.5", "-", "0", "-", "0", "-", "0", "no", "ratings"]
     assert rows[2].split()[-1] == "missed" and rows[3].split()[-1] == "met"
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from workers.cli._input import point_in_time, positive_int
 
 if TYPE_CHECKING:
-    from db.sla_report import Estimate, SlaReport
+    from db.sla_report import Estimate, ServedEstimate, SlaReport
 
 __all__ = ["register"]
 
@@ -28,8 +28,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="each tenant's satisfaction against its SLA, with 95%% intervals",
         description="Satisfaction of rated served answers per tenant, since the start and over "
         "a recent window, each as share [95% Wilson interval] and the number of rated answers "
-        "behind it. Status (from the since-start share): met (the interval's lower bound "
-        "reaches alpha), at risk (only the share does), missed, or no ratings.",
+        "behind it; then the estimate over every served answer, rated or not (unrated ones "
+        "at their calibrated predicted satisfaction). Status (from the since-start share): "
+        "met (the interval's lower bound reaches alpha), at risk (only the share does), "
+        "missed, or no ratings.",
     )
     sla.add_argument("--tenant", help="report this tenant only (default: every tenant)")
     window = sla.add_mutually_exclusive_group()
@@ -76,7 +78,17 @@ def _sla(args: argparse.Namespace) -> int:
         print("no tenants (add one with `messplus tenants add NAME --alpha A`)")
         return 0
     recent = f"last {window}" if args.since is None else f"since {args.since.isoformat()}"
-    header = ("tenant", "alpha", "since start [95% CI]", "n", f"{recent} [95% CI]", "n", "status")
+    header = (
+        "tenant",
+        "alpha",
+        "since start [95% CI]",
+        "n",
+        f"{recent} [95% CI]",
+        "n",
+        "all served, estimated [95%]",
+        "served",
+        "status",
+    )
     rows = [
         (
             report.tenant,
@@ -85,6 +97,8 @@ def _sla(args: argparse.Namespace) -> int:
             str(report.since_start.rated),
             _cell(report.window),
             str(report.window.rated),
+            _cell(report.all_served),
+            str(report.all_served.served),
             report.status,
         )
         for report in reports
@@ -96,7 +110,7 @@ def _sla(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cell(estimate: Estimate) -> str:
+def _cell(estimate: Estimate | ServedEstimate) -> str:
     if estimate.satisfaction is None:
         return "-"
     return f"{estimate.satisfaction:.4f} [{estimate.lower:.4f}, {estimate.upper:.4f}]"
@@ -114,4 +128,5 @@ def _document(report: SlaReport) -> dict[str, Any]:
         "status": report.status,
         "since_start": asdict(report.since_start),
         "window": window,
+        "all_served": asdict(report.all_served),
     }
