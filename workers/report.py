@@ -21,6 +21,7 @@ import csv
 import datetime as dt
 import html
 import math
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +31,10 @@ import numpy.typing as npt
 from sqlalchemy.orm import Session
 
 from db.models import ZooModel
+from db.predictors import active_version_id
 from db.report_data import ModelFigures, ReportScope, RoutedRequest, model_figures, routed_requests
 from db.sla_report import Estimate
+from db.zoo import list_models
 from router.messplus import MessPlusSettings
 
 __all__ = [
@@ -46,6 +49,7 @@ __all__ = [
     "collect",
     "gather",
     "model_mix",
+    "prepare_directory",
     "render_html",
     "running_satisfaction",
     "write_report",
@@ -166,8 +170,9 @@ def collect(
     zoo: Sequence[ZooModel],
     on_row: Callable[[int], object] = lambda _: None,
 ) -> Series:
-    """Arrays of the streamed rows; calls on_row(1) per row (a progress bar's update)."""
-    position = {m.id: i for i, m in enumerate(sorted(zoo, key=lambda m: m.position))}
+    """Arrays of the streamed rows; calls on_row(1) per row (a progress bar's update).
+    `zoo` is in position order, as db.zoo.list_models returns it."""
+    position = {m.id: i for i, m in enumerate(zoo)}
     model, explored, failed, queue, satisfied = [], [], [], [], []
     cost, served_cost, probability, version = [], [], [], []
     for row in rows:
@@ -195,26 +200,30 @@ def collect(
 
 
 def gather(
-    session: Session,
-    scope: ReportScope,
-    zoo: Sequence[ZooModel],
-    active_version_id: int | None,
-    on_row: Callable[[int], object] = lambda _: None,
+    session: Session, scope: ReportScope, on_row: Callable[[int], object] = lambda _: None
 ) -> ReportData:
     """Read a report's figures; the caller checked the scope holds routed requests."""
     from workers.routing import tenant_settings
 
-    by_position = sorted(zoo, key=lambda m: m.position)
+    zoo = list_models(session)
     return ReportData(
         scope=scope,
-        models=tuple(m.name for m in by_position),
-        cost_unit="/".join(sorted({m.cost_unit for m in by_position})),
+        models=tuple(m.name for m in zoo),
+        cost_unit="/".join(sorted({m.cost_unit for m in zoo})),
         table=model_figures(session, scope),
         series=collect(routed_requests(session, scope), zoo, on_row),
-        active_version_id=active_version_id,
+        active_version_id=active_version_id(session),
         router_settings=tenant_settings(scope.tenant_settings),
         generated_at=dt.datetime.now(dt.UTC),
     )
+
+
+def prepare_directory(out_dir: Path) -> None:
+    """Create out_dir and write a scratch file in it, so permissions, a read-only mount or
+    a path through a regular file raise OSError before anything slow has run."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=out_dir):
+        pass
 
 
 def running_satisfaction(satisfied: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

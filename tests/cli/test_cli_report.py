@@ -25,7 +25,6 @@ from db.models import Feedback, Request, Response, ZooModel
 from db.predictors import publish_version
 from db.report_data import job_scope
 from db.reports import job_summary
-from db.zoo import list_models
 from router.synthetic import synthetic_zoo
 from tests.cli.conftest import Run, one_error_line
 from workers.cli._input import point_in_time
@@ -286,9 +285,10 @@ def test_series_behind_the_plots_match_the_rows(
 ) -> None:
     with sessions.begin() as session:
         scope = job_scope(session, built.job_id, "acme")
-        data = gather(session, scope, list_models(session), built.version_id)
+        data = gather(session, scope)
         summary = job_summary(session, built.job_id, built.tenant_id)
     series = data.series
+    assert data.active_version_id == built.version_id
     assert series.n == N_REQUESTS and int(series.explored.sum()) == summary.explored
     assert int(series.failed.sum()) == len(built.failed)
     assert series.cost.sum() == pytest.approx(summary.cost, rel=1e-9)

@@ -4,8 +4,7 @@ An HTML page with PNG plots of how an SLA was kept and what it cost: running sat
 against alpha, the virtual queue, cumulative cost, the model mix over time and the
 calibration of the router's predictions, with the per-model table behind them
 (workers.report says what each shows). It reads the database only, in one transaction,
-and takes no locks, so it is safe while routers are busy. The output directory is checked
-before anything is read, so a typo in -o fails at once rather than after a long query.
+and takes no locks, so it is safe while routers are busy.
 """
 
 from __future__ import annotations
@@ -13,13 +12,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from workers.cli import CliError
 from workers.cli._input import point_in_time
 
-__all__ = ["register"]
+__all__ = ["register", "report_dir_errors"]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,13 +47,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     report.set_defaults(func=_report)
 
 
-def _check_writable(out_dir: Path) -> None:
-    """Create out_dir and write a scratch file in it: permissions, a read-only mount or a
-    path through a regular file all show up here, before the database is read."""
+@contextmanager
+def report_dir_errors(out_dir: Path) -> Iterator[None]:
+    """A directory the report cannot be written to, as one error line."""
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out_dir):
-            pass
+        yield
     except OSError as exc:
         raise CliError(f"cannot write the report to {out_dir}: {exc.strerror or exc}") from None
 
@@ -61,11 +59,9 @@ def _check_writable(out_dir: Path) -> None:
 def _report(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from db.predictors import active_version_id
     from db.report_data import count_routed, job_scope, tenant_scope
-    from db.zoo import list_models
     from workers.cli._context import transaction
-    from workers.report import gather, write_report
+    from workers.report import gather, prepare_directory, write_report
 
     if args.job is None and args.tenant is None:
         raise CliError("say what to report: --job J, or --tenant T [--since WHEN]")
@@ -77,7 +73,9 @@ def _report(args: argparse.Namespace) -> int:
             since = point_in_time(args.since, dt.datetime.now(dt.UTC))
         except ValueError as exc:
             raise CliError(f"--since: {exc}") from None
-    _check_writable(args.out_dir)
+    # Checked first, so a typo in -o fails at once rather than after a long query.
+    with report_dir_errors(args.out_dir):
+        prepare_directory(args.out_dir)
     with transaction() as session:
         if args.job is not None:
             scope = job_scope(session, args.job, args.tenant)
@@ -92,14 +90,8 @@ def _report(args: argparse.Namespace) -> int:
         with tqdm(
             total=routed, desc="reading", unit="req", file=sys.stderr, delay=1.0, leave=False
         ) as bar:
-            data = gather(
-                session, scope, list_models(session), active_version_id(session), bar.update
-            )
-    try:
+            data = gather(session, scope, bar.update)
+    with report_dir_errors(args.out_dir):
         write_report(data, args.out_dir)
-    except OSError as exc:
-        raise CliError(
-            f"cannot write the report to {args.out_dir}: {exc.strerror or exc}"
-        ) from None
     print(f"report of {routed:,} routed requests written to {args.out_dir / 'index.html'}")
     return 0
