@@ -4,7 +4,8 @@ SQLite in a temporary folder, Celery's in-memory broker with a worker thread con
 every queue, and the local Triton zoo on the CPU: the very tasks and queries production
 runs, only the URLs differ. A batch of prompts is submitted, a simulated user rates the
 answers as they arrive, and a summary compares the SLA and the cost with always using the
-most capable model. Everything started is stopped and removed at the end.
+most capable model. With a report directory, `messplus report` of the batch is written
+there before the database goes. Everything started is stopped and removed at the end.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
     from router.dataset import ZooData
 
 __all__ = ["DemoResult", "run_demo"]
@@ -62,7 +65,11 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 
 def run_demo(
-    n_prompts: int = 300, alpha: float = 0.6, data_path: Path | None = None, timeout_s: float = 300
+    n_prompts: int = 300,
+    alpha: float = 0.6,
+    data_path: Path | None = None,
+    timeout_s: float = 300,
+    report_dir: Path | None = None,
 ) -> DemoResult:
     from router.dataset import load_csv
     from workers.zoo_server import load_zoo, start_zoo_process
@@ -82,12 +89,14 @@ def run_demo(
                 }
             ),
         ):
-            return _run(data, n_prompts, alpha, timeout_s)
+            return _run(data, n_prompts, alpha, timeout_s, report_dir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _run(data: ZooData, n_prompts: int, alpha: float, timeout_s: float) -> DemoResult:
+def _run(
+    data: ZooData, n_prompts: int, alpha: float, timeout_s: float, report_dir: Path | None
+) -> DemoResult:
     from celery.contrib.testing.worker import start_worker
 
     from db.jobs import create_job, job_progress
@@ -159,6 +168,8 @@ def _run(data: ZooData, n_prompts: int, alpha: float, timeout_s: float) -> DemoR
                     f"the demo did not finish within {timeout_s:.0f} s: {progress}, "
                     f"{summary.rated} of {summary.done} served answers rated"
                 )
+    if report_dir is not None:
+        _write_report(sessions, job_id, report_dir)
     runtime.close()
     batch = data.subset(slice(0, len(prompts)))
     biggest = float(batch.cost[:, -1].sum())
@@ -179,3 +190,13 @@ def _run(data: ZooData, n_prompts: int, alpha: float, timeout_s: float) -> DemoR
         failed=summary.failed,
         seconds=time.perf_counter() - started,
     )
+
+
+def _write_report(sessions: sessionmaker[Session], job_id: str, report_dir: Path) -> None:
+    from db.report_data import job_scope
+    from workers.report import gather, write_report
+
+    with sessions.begin() as session:
+        data = gather(session, job_scope(session, job_id))
+    write_report(data, report_dir)
+    print(f"report written to {report_dir / 'index.html'}", file=sys.stderr)

@@ -22,13 +22,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     demo.add_argument("--prompts", type=int, default=300, help="batch size (default 300)")
     demo.add_argument("--alpha", type=float, default=0.6, help="the SLA (default 0.6)")
     demo.add_argument("--data", type=Path, metavar="CSV", help="labelled zoo to replay")
+    demo.add_argument(
+        "--report",
+        type=Path,
+        metavar="DIR",
+        help="also write `messplus report` of the batch to DIR (index.html and PNGs)",
+    )
     demo.set_defaults(func=_demo)
 
 
 def _demo(args: argparse.Namespace) -> int:
     from router.dataset import DatasetError
     from router.sla import validate_alpha
+    from workers.cli.report import report_dir_errors
     from workers.demo import run_demo
+    from workers.report import prepare_directory
 
     try:
         validate_alpha(args.alpha)
@@ -36,8 +44,11 @@ def _demo(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     if args.prompts < 1:
         raise CliError("--prompts must be >= 1")
+    if args.report is not None:  # checked now rather than after a minute of demo
+        with report_dir_errors(args.report):
+            prepare_directory(args.report)
     try:
-        result = run_demo(args.prompts, args.alpha, args.data)
+        result = run_demo(args.prompts, args.alpha, args.data, report_dir=args.report)
     except DatasetError as exc:
         raise CliError(str(exc)) from None
     met = "met" if result.satisfaction >= result.alpha else "MISSED"
