@@ -73,9 +73,6 @@ def _report(args: argparse.Namespace) -> int:
             since = point_in_time(args.since, dt.datetime.now(dt.UTC))
         except ValueError as exc:
             raise CliError(f"--since: {exc}") from None
-    # Checked first, so a typo in -o fails at once rather than after a long query.
-    with report_dir_errors(args.out_dir):
-        prepare_directory(args.out_dir)
     with transaction() as session:
         if args.job is not None:
             scope = job_scope(session, args.job, args.tenant)
@@ -87,6 +84,9 @@ def _report(args: argparse.Namespace) -> int:
                 f"nothing to report: no routed requests for tenant {scope.tenant!r} "
                 f"({scope.describe()})"
             )
+        # Checked before the long read, so a typo in -o fails at once.
+        with report_dir_errors(args.out_dir):
+            prepare_directory(args.out_dir)
         with tqdm(
             total=routed, desc="reading", unit="req", file=sys.stderr, delay=1.0, leave=False
         ) as bar:
