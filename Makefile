@@ -16,7 +16,7 @@ $(BIN)/messplus: pyproject.toml
 setup: $(BIN)/messplus
 
 demo: setup
-	$(BIN)/messplus demo
+	$(BIN)/messplus demo --report out/demo-report
 
 test: setup
 	$(BIN)/python -m pytest -q
