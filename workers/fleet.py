@@ -76,8 +76,9 @@ class Fleet:
         return process
 
     def kill(self, name: str) -> None:
-        """SIGKILL the worker and everything in its session: a crash, not a shutdown."""
-        process = self.processes[name]
+        """SIGKILL the worker and everything in its session: a crash, not a shutdown. It
+        leaves the fleet, so `processes` holds the workers expected to be running."""
+        process = self.processes.pop(name)
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 

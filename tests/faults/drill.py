@@ -1,18 +1,21 @@
 """What the fault drills share: a private deployment, a batch on it, waiting for the batch
 through a fault, and the exactly-once checks afterwards.
 
-A drill runs its own Redis, Postgres and CPU Triton zoo (tests/faults/services.py) with one
-router and one worker per zoo model (real Celery processes), submits a batch, waits until
-part of it is done, breaks something, and waits for every request to reach a final state.
-While it waits it runs the reconciler as beat would, and it rides out a database that is
-down (a poll that fails is a poll that saw nothing). The figures it measures are printed as
-one line per drill (`pytest -s`).
+A drill (`run_drill`) runs its own Redis, Postgres and CPU Triton zoo
+(tests/faults/services.py) with one router and one worker per zoo model (real Celery
+processes), submits N_PROMPTS, waits until a fifth of them are done, breaks something, and
+waits for every request to reach a final state. From the fault on it runs the reconciler as
+beat would; before, it does not, so that what it publishes again is what the fault
+stranded. It rides out a database that is down (a poll that fails is a poll that saw
+nothing). Every drill ends by checking that nothing was stored or charged twice and that no
+worker exited but those the fault killed. The figures it measures are printed as one line
+per drill (`pytest -s`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,20 +41,15 @@ from workers.publish import publish_route
 from workers.reconciler import reconcile
 from workers.zoo_server import ZooProcess, start_zoo_process
 
-__all__ = [
-    "CHUNK_SIZE",
-    "Batch",
-    "Deployment",
-    "Drill",
-    "assert_each_done_once",
-    "assert_workers_alive",
-    "deployment",
-    "start_batch",
-]
+__all__ = ["N_PROMPTS", "Deployment", "Outcome", "assert_each_done_once", "run_drill"]
 
+N_PROMPTS = 5000
+FAULT_AT_DONE_SHARE = 0.2
 CHUNK_SIZE = 100
 POLL_S = 0.2
 RECONCILE_EVERY_S = 2.0
+FAULT_TIMEOUT_S = 300.0
+FINISH_TIMEOUT_S = 600.0
 
 
 @dataclass
@@ -117,6 +115,16 @@ class Batch:
         with self.sessions.begin() as session:
             return session.scalar(select(func.count()).select_from(DeadLetter)) or 0
 
+    def failure_reasons(self) -> frozenset[str | None]:
+        with self.sessions.begin() as session:
+            return frozenset(
+                session.scalars(
+                    select(Request.failure_reason)
+                    .where(Request.job_id == self.job_id, Request.status == "failed")
+                    .distinct()
+                )
+            )
+
     def progress(self) -> JobProgress | None:
         """The job's counts, or None while the database cannot be reached."""
         try:
@@ -149,7 +157,7 @@ class Drill:
 
     batch: Batch
     fleet: Fleet
-    stuck_after_s: float | None
+    stuck_after_s: float | None = None
     at_fault: JobProgress | None = None
     fault_s: float = 0.0
     _reconciled_at: float = 0.0
@@ -166,17 +174,14 @@ class Drill:
             time.sleep(POLL_S)
         raise AssertionError(f"not reached in {timeout_s:g} s: {progress}\n{self.fleet.logs()}")
 
-    def break_midway(self, fault: Callable[[], None], share: float = 0.2) -> None:
-        """Run `fault` once `share` of the batch is done and the rest is not."""
-        target = int(len(self.batch.request_ids) * share)
-        self.at_fault = self.wait(lambda p: p.done >= target, timeout_s=300)
+    def break_midway(self, fault: Callable[[], None]) -> None:
+        """Run `fault` once FAULT_AT_DONE_SHARE of the batch is done and the rest is not."""
+        target = int(len(self.batch.request_ids) * FAULT_AT_DONE_SHARE)
+        self.at_fault = self.wait(lambda p: p.done >= target, FAULT_TIMEOUT_S)
         assert not self.at_fault.finished, "the batch ended before the fault: make it larger"
         started = time.monotonic()
         fault()
         self.fault_s = time.monotonic() - started
-
-    def wait_until_finished(self, timeout_s: float = 600) -> JobProgress:
-        return self.wait(lambda p: p.finished, timeout_s)
 
     def _reconcile(self) -> None:
         if self.stuck_after_s is None or time.monotonic() - self._reconciled_at < RECONCILE_EVERY_S:
@@ -199,22 +204,71 @@ class Drill:
         )
 
 
-def assert_each_done_once(batch: Batch) -> None:
-    """Every done request has its served answer stored once, and every stored answer was
-    charged once: per model, the charged count and total equal the stored answers'."""
-    with batch.sessions.begin() as session:
-        done = session.scalar(
-            select(func.count())
-            .select_from(Request)
-            .where(Request.job_id == batch.job_id, Request.status == "done")
+@dataclass(frozen=True)
+class Outcome:
+    """What a drill left behind, read before its deployment went away."""
+
+    progress: JobProgress
+    republished: int
+    dead_letters: int
+    failure_reasons: frozenset[str | None]
+    models: tuple[str, ...]
+
+
+def run_drill(
+    log_dir: Path,
+    name: str,
+    fault: Callable[[Deployment], None],
+    *,
+    stuck_after_s: float | None,
+    **settings: str,
+) -> Outcome:
+    """Break a batch of N_PROMPTS midway with `fault` and wait until every request is final.
+
+    From the fault on, the reconciler publishes again requests untouched for `stuck_after_s`
+    (None: it never runs). `settings` are MESSPLUS_ settings for the whole deployment.
+    """
+    with deployment(log_dir, **settings) as local:
+        batch = start_batch(local.fleet, N_PROMPTS)
+        drill = Drill(batch, local.fleet)
+        drill.break_midway(lambda: fault(local))
+        drill.stuck_after_s = stuck_after_s
+        progress = drill.wait(lambda p: p.finished, FINISH_TIMEOUT_S)
+        print(drill.summary(name, progress))
+        assert_each_done_once(batch.sessions, [batch.job_id])
+        exited = {
+            worker: process.returncode
+            for worker, process in local.fleet.processes.items()
+            if process.poll() is not None
+        }
+        assert not exited, f"workers exited: {exited}\n{local.fleet.logs()}"
+        return Outcome(
+            progress,
+            batch.republished,
+            batch.dead_letters(),
+            batch.failure_reasons(),
+            batch.models,
         )
-        served = session.scalar(
-            select(func.count())
-            .select_from(Response)
-            .join(Request, Request.id == Response.request_id)
-            .where(Request.job_id == batch.job_id, Response.model_id == Request.served_model_id)
-        )
-        assert served == done
+
+
+def assert_each_done_once(sessions: sessionmaker[Session], job_ids: Collection[str]) -> None:
+    """Every done request of the jobs has exactly one served answer stored, and every stored
+    answer was charged once: per model, the charged count and total equal the stored
+    answers'. The charges are the database's, so it must hold only these jobs' answers."""
+    with sessions.begin() as session:
+        served_answers = func.count(Response.id)
+        not_once = session.execute(
+            select(Request.id, served_answers)
+            .outerjoin(
+                Response,
+                (Response.request_id == Request.id)
+                & (Response.model_id == Request.served_model_id),
+            )
+            .where(Request.job_id.in_(job_ids), Request.status == "done")
+            .group_by(Request.id)
+            .having(served_answers != 1)
+            .limit(10)
+        ).all()
         stored = {
             model_id: (answers, cost)
             for model_id, answers, cost in session.execute(
@@ -228,13 +282,8 @@ def assert_each_done_once(batch: Batch) -> None:
             for row in session.scalars(select(ModelStats))
             if row.cost_count
         }
+    assert not not_once, f"done requests without exactly one served answer: {not_once}"
     assert charged.keys() == stored.keys()
     for model_id, (answers, cost) in stored.items():
         assert charged[model_id][0] == answers
         assert abs(charged[model_id][1] - cost) <= 1e-9 * max(1.0, abs(cost))
-
-
-def assert_workers_alive(fleet: Fleet) -> None:
-    """No worker exited: each rode out the fault by itself, without a restart."""
-    exited = {name: p.returncode for name, p in fleet.processes.items() if p.poll() is not None}
-    assert not exited, f"workers exited: {exited}\n{fleet.logs()}"

@@ -7,33 +7,24 @@ with one served answer and its cost charged once, and no worker process exits.
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 import pytest
 
-from tests.faults.drill import (
-    Drill,
-    assert_each_done_once,
-    assert_workers_alive,
-    deployment,
-    start_batch,
-)
+from tests.faults.drill import N_PROMPTS, run_drill
 
 pytestmark = pytest.mark.services
 
-N_PROMPTS = 5000
 DOWN_S = 5.0
 
 
 def test_postgres_restart_loses_nothing(tmp_path: Path) -> None:
-    with deployment(tmp_path) as local:
-        batch = start_batch(local.fleet, N_PROMPTS)
-        drill = Drill(batch, local.fleet, stuck_after_s=None)
-        drill.break_midway(partial(local.postgres.restart, down_s=DOWN_S))
-        progress = drill.wait_until_finished()
-        print(drill.summary("postgres restart", progress))
-        assert progress.done == N_PROMPTS and progress.failed == 0
-        assert batch.dead_letters() == 0, "a task failed for good instead of retrying"
-        assert_each_done_once(batch)
-        assert_workers_alive(local.fleet)
+    # No reconciler: the retries alone must carry every request through the outage.
+    outcome = run_drill(
+        tmp_path,
+        "postgres restart",
+        lambda local: local.postgres.restart(down_s=DOWN_S),
+        stuck_after_s=None,
+    )
+    assert outcome.progress.done == N_PROMPTS and outcome.progress.failed == 0
+    assert outcome.dead_letters == 0, "a task failed for good instead of retrying"

@@ -9,22 +9,14 @@ The workers are not restarted: Celery reconnects to the broker by itself
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 import pytest
 
-from tests.faults.drill import (
-    Drill,
-    assert_each_done_once,
-    assert_workers_alive,
-    deployment,
-    start_batch,
-)
+from tests.faults.drill import N_PROMPTS, run_drill
 
 pytestmark = pytest.mark.services
 
-N_PROMPTS = 5000
 # Short, so the drill ends soon after the restart; the stages are idempotent, so requests
 # merely waiting in a long queue and published again cost nothing twice.
 STUCK_AFTER_S = 10.0
@@ -32,14 +24,11 @@ DOWN_S = 3.0
 
 
 def test_redis_restart_loses_nothing(tmp_path: Path) -> None:
-    with deployment(tmp_path) as local:
-        batch = start_batch(local.fleet, N_PROMPTS)
-        drill = Drill(batch, local.fleet, stuck_after_s=None)
-        drill.break_midway(partial(local.redis.restart, down_s=DOWN_S))
-        drill.stuck_after_s = STUCK_AFTER_S
-        progress = drill.wait_until_finished()
-        print(drill.summary("redis restart", progress))
-        assert progress.done == N_PROMPTS and progress.failed == 0
-        assert batch.republished > 0, "the restart lost no message: it hit no batch in flight"
-        assert_each_done_once(batch)
-        assert_workers_alive(local.fleet)
+    outcome = run_drill(
+        tmp_path,
+        "redis restart",
+        lambda local: local.redis.restart(down_s=DOWN_S),
+        stuck_after_s=STUCK_AFTER_S,
+    )
+    assert outcome.progress.done == N_PROMPTS and outcome.progress.failed == 0
+    assert outcome.republished > 0, "the restart lost no message: it hit no batch in flight"

@@ -12,25 +12,15 @@ and nothing is stored or charged twice.
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
-from db.models import Request
-from tests.faults.drill import (
-    Drill,
-    assert_each_done_once,
-    assert_workers_alive,
-    deployment,
-    start_batch,
-)
-from workers import runtime
+from tests.faults.drill import N_PROMPTS, run_drill
+from workers.settings import Settings
 
 pytestmark = pytest.mark.services
 
-N_PROMPTS = 5000
 OUTAGE_S = 30.0
 
 
@@ -38,24 +28,17 @@ OUTAGE_S = 30.0
     "retry_settings", [{}, {"infer_retries": "2"}], ids=["default-retries", "two-retries"]
 )
 def test_triton_outage_ends_every_request(tmp_path: Path, retry_settings: dict[str, str]) -> None:
-    with deployment(tmp_path, **retry_settings) as local:
-        batch = start_batch(local.fleet, N_PROMPTS)
+    outcome = run_drill(
+        tmp_path,
+        f"triton outage {retry_settings}",
+        lambda local: local.restart_zoo(down_s=OUTAGE_S),
         # The reconciler as deployed: only requests untouched for the default 300 s.
-        drill = Drill(batch, local.fleet, stuck_after_s=runtime.settings().stuck_after_s)
-        drill.break_midway(partial(local.restart_zoo, down_s=OUTAGE_S))
-        progress = drill.wait_until_finished()
-        print(drill.summary(f"triton outage {retry_settings}", progress))
-        assert progress.done + progress.failed == N_PROMPTS
-        if retry_settings:
-            assert progress.failed > 0, "two retries (1.5-3 s) cannot ride out 30 s"
-        with batch.sessions.begin() as session:
-            reasons = session.scalars(
-                select(Request.failure_reason).where(
-                    Request.job_id == batch.job_id, Request.status == "failed"
-                )
-            ).all()
-        expected = tuple(f"{model}: unavailable: " for model in batch.models)
-        unexpected = {r for r in reasons if not (r and r.startswith(expected))}
-        assert not unexpected, sorted(map(str, unexpected))
-        assert_each_done_once(batch)
-        assert_workers_alive(local.fleet)
+        stuck_after_s=Settings.stuck_after_s,
+        **retry_settings,
+    )
+    assert outcome.progress.done + outcome.progress.failed == N_PROMPTS
+    if retry_settings:
+        assert outcome.progress.failed > 0, "two retries (1.5-3 s) cannot ride out 30 s"
+    expected = tuple(f"{model}: unavailable: " for model in outcome.models)
+    unexpected = {r for r in outcome.failure_reasons if not (r and r.startswith(expected))}
+    assert not unexpected, sorted(map(str, unexpected))
