@@ -60,7 +60,9 @@ def time_decisions(data: ZooData, chunk: int, repeats: int = 5) -> float:
     featuriser = HashedNgrams()
     predictor = SatisfactionPredictor(data.n_models, featuriser)
     x = featuriser.featurise(data.prompts)
-    predictor.observe(x, data.satisfied, np.ones_like(data.satisfied, dtype=bool))
+    predictor.observe(
+        x, data.satisfied.astype(np.float64), np.ones_like(data.satisfied, dtype=bool)
+    )
     settings = MessPlusSettings()
     cost = data.mean_cost()
     rng = np.random.default_rng(0)

@@ -31,16 +31,17 @@ class CostEstimator:
     totals: npt.NDArray[np.float64] = field(init=False)
     counts: npt.NDArray[np.float64] = field(init=False)
     last: npt.NDArray[np.float64] = field(init=False)
+    # The prior as used: the one given, or the model order's 1, 2, 4, ...
+    prior_cost: npt.NDArray[np.float64] = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.prior is None:
-            self.prior = np.power(2.0, np.arange(self.n_models))
-        self.prior = np.asarray(self.prior, dtype=np.float64)
-        if self.prior.shape != (self.n_models,) or np.any(self.prior <= 0):
+        prior = np.power(2.0, np.arange(self.n_models)) if self.prior is None else self.prior
+        self.prior_cost = np.asarray(prior, dtype=np.float64)
+        if self.prior_cost.shape != (self.n_models,) or np.any(self.prior_cost <= 0):
             raise ValueError("cost prior must be one positive number per model")
         self.totals = np.zeros(self.n_models)
         self.counts = np.zeros(self.n_models)
-        self.last = self.prior.copy()
+        self.last = self.prior_cost.copy()
 
     def observe(self, model: int, cost: float) -> None:
         self.totals[model] += cost
@@ -52,9 +53,9 @@ class CostEstimator:
         if self.keep_last:
             return self.last.copy()
         seen = self.counts > 0
-        estimate = np.where(seen, self.totals / np.maximum(self.counts, 1), self.prior)
+        estimate = np.where(seen, self.totals / np.maximum(self.counts, 1), self.prior_cost)
         # An unseen model priced from the prior is scaled to the units of the seen ones.
         if seen.any() and not seen.all():
-            scale = np.median(estimate[seen] / self.prior[seen])
-            estimate = np.where(seen, estimate, self.prior * scale)
+            scale = np.median(estimate[seen] / self.prior_cost[seen])
+            estimate = np.where(seen, estimate, self.prior_cost * scale)
         return estimate

@@ -68,7 +68,7 @@ class SparseBatch:
         """All entries' indices, each once, with their values summed: a learner updating
         weights by fancy indexing would otherwise apply only one of a repeated n-gram."""
         indices, position = np.unique(self.indices, return_inverse=True)
-        return indices, np.bincount(position, weights=self.values)
+        return indices, np.bincount(position, weights=self.values).astype(np.float64)
 
 
 class Featuriser(Protocol):

@@ -189,6 +189,8 @@ def decide_chunk(
     probabilities = predictor.predict_features(x)
     rungs = None
     if settings.ladder:
+        if not isinstance(predictor, SatisfactionPredictor):
+            raise TypeError("the ladder needs accuracy posteriors (a SatisfactionPredictor)")
         mean, sd = predictor.accuracy()
         rungs = predictor.memo(
             ("ladder", alpha, settings.confidence, cost_estimate.tobytes()),

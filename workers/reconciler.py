@@ -53,8 +53,9 @@ def _owed_answers(session: Session, routed: list[int]) -> dict[str, list[int]]:
     ).all()
     owed: dict[str, list[int]] = defaultdict(list)
     for request_id, explored, served_model_id in decisions:
-        for model_id in list(models) if explored else [served_model_id]:
-            if (request_id, model_id) not in answered:
+        queried = list(models) if explored else [served_model_id]
+        for model_id in queried:
+            if model_id is not None and (request_id, model_id) not in answered:
                 owed[models[model_id]].append(request_id)
     return dict(owed)
 

@@ -161,7 +161,7 @@ def route_chunk(
                         request_id=request.id,
                         tenant_id=tenant_id,
                         t=state.request_counter + 1 + offset,
-                        probabilities=decision.probabilities,
+                        probabilities=decision.probabilities.tolist(),
                         virtual_queue=decision.queue,
                         explored=decision.explored,
                         chosen_model_id=models[decision.served].id,
