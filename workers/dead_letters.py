@@ -17,7 +17,9 @@ from typing import Any
 
 from celery import Task
 from celery.worker.consumer import Consumer
+from kombu.exceptions import OperationalError
 from kombu.message import Message
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.exc import SQLAlchemyError
 
 from db.dead_letters import record_dead_letter
@@ -26,6 +28,9 @@ from workers import runtime
 __all__ = ["DeadLetterOnFailure", "DeadLetteringConsumer", "dead_letter"]
 
 log = logging.getLogger(__name__)
+
+# What publishing raises while the broker is down or restarting.
+_BROKER_DOWN = (OperationalError, RedisConnectionError, ConnectionError)
 
 
 def dead_letter(queue: str, payload: object, reason: str, kind: str) -> None:
@@ -107,6 +112,11 @@ class DeadLetterOnFailure(Task):  # type: ignore[misc]
         kwargs: dict[str, Any],
         einfo: object,
     ) -> None:
+        if isinstance(exc, _BROKER_DOWN):
+            # The stage committed, then could not publish the next one: Postgres knows the
+            # requests are stuck, and the reconciler publishes them again. Not a dead letter.
+            log.warning("%s could not reach the broker (%s)", self.name, type(exc).__name__)
+            return
         dead_letter(
             self.delivered_from(),
             {"task": self.name, "args": list(args), "kwargs": kwargs},
