@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.pipeline import fresh_database
+from bench.pipeline import POSTGRES_ADMIN
+from db.scratch import scratch_database
 
 PROMPT_POOL = 20_000
 EXPLORE_EVERY = 10
@@ -163,7 +164,7 @@ def main() -> int:
     args = parser.parse_args()
 
     results: dict[str, Any] = {"rows": args.rows, "batch_size": args.batch_size}
-    with fresh_database() as url:
+    with scratch_database(POSTGRES_ADMIN, "messplus_bench") as url:
         print(f"filling {args.rows:,} ratings ...", file=sys.stderr)
         results["fill"] = fill(url, args.rows)
         print(f"retraining on {results['fill']['ratings']:,} ratings ...", file=sys.stderr)
