@@ -33,6 +33,11 @@ def test_a_refused_prompt_fails_alone(tmp_path: Path) -> None:
         publish = route_chunk(sessions, request_ids, np.random.default_rng(0), PredictorCache())
         for model, ids in publish.items():
             answer_chunk(sessions, client, model, ids, 64)
+        # A message naming requests the router did not send to a model (forged or stale)
+        # is answered and charged for nothing.
+        for model in data.models:
+            not_sent = sorted(set(request_ids) - set(publish.get(model, [])))
+            assert answer_chunk(sessions, client, model, not_sent, 64).answered == 0
     with sessions.begin() as session:
         results = job_results(session, job_id, tenant_id)
     statuses = [r.status for r in results]
