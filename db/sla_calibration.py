@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from db._dialect import upsert_insert
@@ -20,28 +20,20 @@ from router.sla import UnratedLedger
 __all__ = ["add_rated", "add_served", "read_ledger", "recompute_ledger"]
 
 
+_SUMS = ("unrated", "unrated_predicted", "rated", "residual", "residual_squared")
+
+
 def _increment(session: Session, tenant_id: int, model_id: int, **deltas: float) -> None:
-    session.execute(
-        upsert_insert(session, SlaCalibration).on_conflict_do_nothing(
-            index_elements=[SlaCalibration.tenant_id, SlaCalibration.model_id]
-        ),
-        [
-            {
-                "tenant_id": tenant_id,
-                "model_id": model_id,
-                "unrated": 0,
-                "unrated_predicted": 0.0,
-                "rated": 0,
-                "residual": 0.0,
-                "residual_squared": 0.0,
-            }
-        ],
+    """Add `deltas` to one row, creating it at the deltas: one statement, so a router's
+    chunk pays one round trip per model it served."""
+    insert = upsert_insert(session, SlaCalibration).values(
+        tenant_id=tenant_id, model_id=model_id, **{name: deltas.get(name, 0) for name in _SUMS}
     )
-    columns = {name: getattr(SlaCalibration, name) + delta for name, delta in deltas.items()}
     session.execute(
-        update(SlaCalibration)
-        .where(SlaCalibration.tenant_id == tenant_id, SlaCalibration.model_id == model_id)
-        .values(columns)
+        insert.on_conflict_do_update(
+            index_elements=[SlaCalibration.tenant_id, SlaCalibration.model_id],
+            set_={name: getattr(SlaCalibration, name) + delta for name, delta in deltas.items()},
+        )
     )
 
 
@@ -85,12 +77,7 @@ def read_ledger(session: Session, tenant_id: int) -> UnratedLedger:
         )
         .order_by(SlaCalibration.model_id)
     ).all()
-    return UnratedLedger(
-        *(
-            np.array([float(getattr(row, name)) for row in rows])
-            for name in ("unrated", "unrated_predicted", "rated", "residual", "residual_squared")
-        )
-    )
+    return UnratedLedger(*(np.array([float(getattr(row, name)) for row in rows]) for name in _SUMS))
 
 
 def recompute_ledger(session: Session, tenant_id: int) -> UnratedLedger:
