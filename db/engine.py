@@ -62,10 +62,11 @@ def make_engine(url: str | URL, *, poolclass: type[Pool] | None = None) -> Engin
     """An engine with the per-backend settings db/ relies on.
 
     `poolclass` lets short-lived callers (migrations, CLI) pass NullPool so no connection
-    outlives the command.
+    outlives the command. Statement parameters are kept out of exception messages: they
+    carry prompts and answers, and an error's text ends up in logs and dead letters.
     """
     parsed = normalize_database_url(url)
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    kwargs: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
     if poolclass is not None:
         kwargs["poolclass"] = poolclass
     engine = create_engine(parsed, **kwargs)

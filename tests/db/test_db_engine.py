@@ -6,7 +6,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
 
 from db.engine import (
     DATABASE_URL_ENV,
@@ -68,3 +69,15 @@ def test_sqlite_transactions_take_the_write_lock_up_front(tmp_path: Path) -> Non
     finally:
         other.close()
         engine.dispose()
+
+
+def test_errors_do_not_quote_statement_parameters(tmp_path: Path) -> None:
+    # Parameters carry prompts; an error's text reaches logs and dead letters.
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE t (a INTEGER PRIMARY KEY)"))
+    with pytest.raises(IntegrityError) as raised, engine.begin() as connection:
+        for _ in range(2):
+            connection.execute(text("INSERT INTO t (a) VALUES (:a)"), {"a": 424242})
+    assert "424242" not in str(raised.value)
+    engine.dispose()
