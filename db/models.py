@@ -181,6 +181,8 @@ class Request(Base):
         Index("uq_requests_job_id_seq", "job_id", "seq", unique=True),
         # The reconciler scans non-final requests by age.
         Index("ix_requests_status_updated_at", "status", "updated_at"),
+        # `messplus report --tenant T --since WHEN` reads a tenant's recent requests.
+        Index("ix_requests_tenant_id_created_at", "tenant_id", "created_at"),
     )
 
     id: Mapped[BigIdPk]
@@ -241,7 +243,11 @@ class Feedback(Base):
     """A user's rating of one model's answer; a later rating replaces the earlier one."""
 
     __tablename__ = "feedback"
-    __table_args__ = (UniqueConstraint("request_id", "model_id"),)
+    __table_args__ = (
+        UniqueConstraint("request_id", "model_id"),
+        # `messplus sla --since` and the report read a tenant's recent ratings.
+        Index("ix_feedback_tenant_id_received_at", "tenant_id", "received_at"),
+    )
 
     id: Mapped[BigIdPk]
     request_id: Mapped[RequestFk]
