@@ -43,9 +43,15 @@ class FeedbackSummary:
 
 
 def _resolve(
-    session: Session, messages: Sequence[RatingMessage]
+    session: Session, messages: Sequence[RatingMessage], tenant: str | None
 ) -> tuple[dict[int, list[Rating]], list[tuple[RatingMessage, str]]]:
-    """Ratings grouped by tenant, and the messages that cannot be stored with the reason."""
+    """Ratings grouped by tenant, and the messages that cannot be stored with the reason.
+
+    With `tenant`, another tenant's request reads as unknown, in the same words as one that
+    does not exist, so ids leak nothing."""
+    only_tenant = None
+    if tenant is not None:
+        only_tenant = session.scalar(select(Tenant.id).where(Tenant.name == tenant))
     ids = sorted({m.request_id for m in messages})
     requests = {
         row.id: (row.tenant_id, row.served_model_id, row.status)
@@ -59,7 +65,9 @@ def _resolve(
     by_tenant: dict[int, list[Rating]] = defaultdict(list)
     rejected: list[tuple[RatingMessage, str]] = []
     for message in messages:
-        if message.request_id not in requests:
+        if message.request_id not in requests or (
+            tenant is not None and requests[message.request_id][0] != only_tenant
+        ):
             rejected.append((message, f"unknown request {message.request_id}"))
             continue
         tenant_id, served_model_id, status = requests[message.request_id]
@@ -133,12 +141,16 @@ def _calibration(
 
 
 def store_ratings(
-    sessions: sessionmaker[Session], messages: Sequence[RatingMessage]
+    sessions: sessionmaker[Session],
+    messages: Sequence[RatingMessage],
+    *,
+    tenant: str | None = None,
 ) -> FeedbackSummary:
-    """Store ratings, then update SLA states and model stats in the same transaction."""
+    """Store ratings, then update SLA states and model stats in the same transaction; with
+    `tenant`, only ratings of that tenant's requests."""
     summary = FeedbackSummary()
     with sessions.begin() as session:
-        by_tenant, summary.rejected = _resolve(session, messages)
+        by_tenant, summary.rejected = _resolve(session, messages, tenant)
         stats: dict[int, list[int]] = defaultdict(lambda: [0, 0])
         for tenant_id in sorted(by_tenant):
             alpha = session.scalar(select(Tenant.alpha).where(Tenant.id == tenant_id))

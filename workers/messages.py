@@ -120,24 +120,37 @@ class RatingMessage:
 
 @dataclass(frozen=True)
 class FeedbackChunk:
-    """Ratings to store, in the order they were given."""
+    """Ratings to store, in the order they were given.
+
+    `tenant` names whose answers they rate: the feedback worker then stores none that rates
+    another tenant's request, so a client rating for one tenant cannot touch another's SLA
+    even on the queue. Without it (trusted internal senders) any request may be rated.
+    """
 
     ratings: tuple[RatingMessage, ...]
+    tenant: str | None = None
 
     @classmethod
     def parse(cls, payload: object) -> FeedbackChunk:
-        body = _object(payload, {"ratings"}, {"ratings"})
+        body = _object(payload, {"ratings", "tenant"}, {"ratings"})
         ratings = body["ratings"]
         if not isinstance(ratings, list) or not ratings:
             raise MessageError("ratings must be a non-empty list")
         if len(ratings) > MAX_IDS_PER_MESSAGE:
             raise MessageError(f"{len(ratings)} ratings, at most {MAX_IDS_PER_MESSAGE}")
-        return cls(tuple(RatingMessage.parse(r) for r in ratings))
+        tenant = body.get("tenant")
+        return cls(
+            tuple(RatingMessage.parse(r) for r in ratings),
+            None if tenant is None else _name(tenant, "tenant"),
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "ratings": [{k: v for k, v in asdict(r).items() if v is not None} for r in self.ratings]
         }
+        if self.tenant is not None:
+            body["tenant"] = self.tenant
+        return body
 
 
 @dataclass(frozen=True)

@@ -40,11 +40,14 @@ def publish_infer(model: str, request_ids: Sequence[int], chunk_size: int) -> in
     return sent
 
 
-def publish_feedback(ratings: Sequence[RatingMessage], chunk_size: int) -> int:
+def publish_feedback(
+    ratings: Sequence[RatingMessage], chunk_size: int, tenant: str | None = None
+) -> int:
     from workers.tasks import feedback
 
     sent = 0
     for part in chunks(ratings, chunk_size):
-        feedback.apply_async(args=[FeedbackChunk(tuple(part)).to_json()], queue=queues.FEEDBACK)
+        message = FeedbackChunk(tuple(part), tenant).to_json()
+        feedback.apply_async(args=[message], queue=queues.FEEDBACK)
         sent += 1
     return sent

@@ -126,7 +126,7 @@ def feedback(payload: Any) -> int:
     except MessageError as exc:
         dead_letter("feedback", payload, str(exc), "payload refused")
         return 0
-    summary = store_ratings(runtime.sessions(), chunk.ratings)
+    summary = store_ratings(runtime.sessions(), chunk.ratings, tenant=chunk.tenant)
     for rating, reason in summary.rejected:
         dead_letter("feedback", {"ratings": [rating.__dict__]}, reason, "rating refused")
     return summary.new + summary.changed

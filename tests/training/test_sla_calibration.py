@@ -126,3 +126,18 @@ def test_a_failed_request_leaves_the_estimate_and_cannot_be_rated(
     assert [reason for _, reason in summary.rejected] == [
         f"request {request_ids[0]} failed: nothing to rate"
     ]
+
+
+def test_ratings_sent_for_one_tenant_never_touch_another(deployment: Deployment) -> None:
+    from workers.provision import add_tenant
+
+    with deployment.sessions.begin() as session:
+        add_tenant(session, "zeta", 0.5)
+    (request_id,) = deployment.submit(["acme's question?"])
+    route_chunk(deployment.sessions, [request_id], np.random.default_rng(0), PredictorCache())
+    summary = store_ratings(deployment.sessions, [RatingMessage(request_id, False)], tenant="zeta")
+    assert [reason for _, reason in summary.rejected] == [f"unknown request {request_id}"]
+    assert (
+        store_ratings(deployment.sessions, [RatingMessage(request_id, False)], tenant="acme").new
+        == 1
+    )

@@ -58,7 +58,9 @@ def _feedback(args: argparse.Namespace) -> int:
     refuse(args.file, bad, "nothing sent")
     check_broker()
     with broker_errors("sending stopped part-way; sending the whole file again is safe"):
-        sent = publish_feedback([rating for _, rating in ratings], config.chunk_size)
+        sent = publish_feedback(
+            [rating for _, rating in ratings], config.chunk_size, tenant=args.tenant
+        )
     print(f"{len(ratings)} ratings sent in {sent} messages")
     return 0
 
