@@ -52,9 +52,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from db.model_stats import read_model_stats
 from db.models import SlaState
 from db.predictors import active_version_id
+from db.sla_calibration import read_ledger
 from db.sla_report import SlaReport, sla_report
 from db.tenants import list_tenants
 from db.zoo import list_models
+from router.messplus import MessPlusSettings
 from workers.errors import InferenceError, InferenceRejected, InferenceUnavailable
 
 if TYPE_CHECKING:
@@ -255,6 +257,7 @@ class _TenantFigures:
     report: SlaReport
     virtual_queue: float
     pending_debt: float
+    unrated_debt: float
 
 
 @dataclass(frozen=True)
@@ -280,7 +283,11 @@ def read_database_figures(session: Session, window: int) -> DatabaseFigures:
         state = session.get(SlaState, tenant.id)
         assert state is not None, f"tenant {tenant.id} has no SLA state"
         report = sla_report(session, tenant, window=window)
-        tenants.append(_TenantFigures(report, state.virtual_queue, state.pending_debt))
+        confidence = MessPlusSettings(**tenant.settings).sla_confidence
+        unrated_debt = read_ledger(session, tenant.id).debt(tenant.alpha, confidence)
+        tenants.append(
+            _TenantFigures(report, state.virtual_queue, state.pending_debt, unrated_debt)
+        )
     stats = read_model_stats(session)
     models = [
         _ModelFigures(
@@ -310,6 +317,11 @@ def database_families(figures: DatabaseFigures | None, window: int) -> list[Metr
     pending = GaugeMetricFamily(
         "messplus_tenant_pending_debt",
         "Expected SLA debt of served answers not rated yet",
+        labels=tenant,
+    )
+    unrated = GaugeMetricFamily(
+        "messplus_tenant_unrated_debt",
+        "Estimated SLA debt of unrated answers the routers add to Q (calibrated, with margin)",
         labels=tenant,
     )
     satisfaction = GaugeMetricFamily(
@@ -349,6 +361,7 @@ def database_families(figures: DatabaseFigures | None, window: int) -> list[Metr
             alpha.add_metric([name], figure.report.alpha)
             queue.add_metric([name], figure.virtual_queue)
             pending.add_metric([name], figure.pending_debt)
+            unrated.add_metric([name], figure.unrated_debt)
             for scope, estimate in (
                 ("since_start", figure.report.since_start),
                 ("window", figure.report.window),
@@ -361,7 +374,8 @@ def database_families(figures: DatabaseFigures | None, window: int) -> list[Metr
         for model in figures.models:
             answers.add_metric([model.name], float(model.answers))
             cost.add_metric([model.name, model.cost_unit], model.cost)
-    families: list[Metric] = [up, alpha, queue, pending, satisfaction, lower, rated, window_size]
+    families: list[Metric] = [up, alpha, queue, pending, unrated, satisfaction, lower, rated]
+    families.append(window_size)
     return [*families, active, answers, cost]
 
 

@@ -79,6 +79,8 @@ def _expected(session: Session, active_version: int) -> dict[str, dict[tuple[str
     """The figures /metrics must show, counted from the rows (not through db/'s queries),
     keyed by their label values in the order of the label names."""
     from db.models import Feedback, Request, RoutingDecision, SlaState, Tenant, ZooModel
+    from db.sla_calibration import recompute_ledger
+    from router.messplus import MessPlusSettings
 
     tenant_names = dict(session.execute(select(Tenant.id, Tenant.name)).all())
     model_names = dict(session.execute(select(ZooModel.id, ZooModel.name)).all())
@@ -104,6 +106,7 @@ def _expected(session: Session, active_version: int) -> dict[str, dict[tuple[str
         "messplus_predictor_active_version": {(): active_version},
         "messplus_tenant_virtual_queue": {},
         "messplus_tenant_pending_debt": {},
+        "messplus_tenant_unrated_debt": {},
         "messplus_tenant_satisfaction": {},
         "messplus_tenant_rated_answers": {},
     }
@@ -111,6 +114,10 @@ def _expected(session: Session, active_version: int) -> dict[str, dict[tuple[str
         name = tenant_names[state.tenant_id]
         figures["messplus_tenant_virtual_queue"][(name,)] = state.virtual_queue
         figures["messplus_tenant_pending_debt"][(name,)] = state.pending_debt
+        tenant = session.get_one(Tenant, state.tenant_id)
+        confidence = MessPlusSettings(**tenant.settings).sla_confidence
+        ledger = recompute_ledger(session, state.tenant_id)
+        figures["messplus_tenant_unrated_debt"][(name,)] = ledger.debt(tenant.alpha, confidence)
         ratings = session.scalars(
             select(Feedback.satisfied)
             .join(Request, Request.id == Feedback.request_id)
