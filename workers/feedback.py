@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.feedback import FeedbackOutcome, Rating, upsert_feedback
@@ -89,18 +89,6 @@ def _resolve(
     return by_tenant, rejected
 
 
-def _expected_debt(session: Session, request_ids: list[int]) -> float:
-    """What the router counted for these requests while their ratings were outstanding."""
-    if not request_ids:
-        return 0.0
-    total = session.scalar(
-        select(func.coalesce(func.sum(RoutingDecision.expected_debt), 0.0)).where(
-            RoutingDecision.request_id.in_(request_ids)
-        )
-    )
-    return float(total or 0.0)
-
-
 @dataclass(frozen=True, slots=True)
 class _ServedRating:
     """A rating of a served answer: new (previous None) or replacing `previous`."""
@@ -111,25 +99,32 @@ class _ServedRating:
     previous: int | None
 
 
-def _calibration(
+def _settle(
     session: Session, ratings: list[_ServedRating]
-) -> dict[int, tuple[int, float, float, float]]:
-    """Per served model: (newly rated, their predicted sum, residual sum, squared sum), the
-    residuals taken against the prediction stored with each routing decision."""
+) -> tuple[float, dict[int, tuple[int, float, float, float]]]:
+    """What these ratings of served answers take out of the tenant's SLA estimate, read from
+    their routing decisions in one query: the expected debt the router counted for the newly
+    rated ones, and per served model (newly rated, their predicted sum, residual sum,
+    squared sum), the residuals taken against the prediction stored with each decision."""
     if not ratings:
-        return {}
-    predicted = dict(
-        session.execute(
-            select(RoutingDecision.request_id, RoutingDecision.predicted_satisfaction).where(
-                RoutingDecision.request_id.in_(sorted({r.request_id for r in ratings}))
-            )
-        ).all()
-    )
+        return 0.0, {}
+    decided = {
+        request_id: (expected_debt, predicted)
+        for request_id, expected_debt, predicted in session.execute(
+            select(
+                RoutingDecision.request_id,
+                RoutingDecision.expected_debt,
+                RoutingDecision.predicted_satisfaction,
+            ).where(RoutingDecision.request_id.in_(sorted({r.request_id for r in ratings})))
+        )
+    }
+    taken_back = 0.0
     sums: dict[int, tuple[int, float, float, float]] = defaultdict(lambda: (0, 0.0, 0.0, 0.0))
     for rating in ratings:
-        p = float(predicted.get(rating.request_id, 0.0))
+        expected_debt, p = decided.get(rating.request_id, (0.0, 0.0))
         count, total, residual, squared = sums[rating.model_id]
         if rating.previous is None:
+            taken_back += expected_debt
             count, total = count + 1, total + p
             residual += rating.satisfied - p
             squared += (rating.satisfied - p) ** 2
@@ -137,7 +132,7 @@ def _calibration(
             residual += rating.satisfied - rating.previous
             squared += (rating.satisfied - p) ** 2 - (rating.previous - p) ** 2
         sums[rating.model_id] = (count, total, residual, squared)
-    return dict(sums)
+    return taken_back, dict(sums)
 
 
 def store_ratings(
@@ -156,7 +151,6 @@ def store_ratings(
             alpha = session.scalar(select(Tenant.alpha).where(Tenant.id == tenant_id))
             assert alpha is not None
             deltas: list[float] = []
-            newly_rated: list[int] = []
             served_ratings: list[_ServedRating] = []
             rated = satisfied = 0
             for result in upsert_feedback(session, tenant_id, by_tenant[tenant_id]):
@@ -168,7 +162,6 @@ def store_ratings(
                     tally[1] += 1
                     if result.served:
                         deltas.append(alpha - s)
-                        newly_rated.append(result.rating.request_id)
                         served_ratings.append(
                             _ServedRating(result.rating.request_id, result.rating.model_id, s, None)
                         )
@@ -189,15 +182,16 @@ def store_ratings(
                 else:
                     summary.duplicate += 1
             if deltas or rated:
+                taken_back, calibration = _settle(session, served_ratings)
                 apply_sla_update(
                     session,
                     tenant_id,
                     queue_deltas=deltas,
                     rated=rated,
                     satisfied=satisfied,
-                    pending_debt=-_expected_debt(session, newly_rated),
+                    pending_debt=-taken_back,
                 )
-                add_rated(session, tenant_id, _calibration(session, served_ratings))
+                add_rated(session, tenant_id, calibration)
         add_ratings(session, {m: (t[0], t[1]) for m, t in stats.items()})
     metrics.current().ratings_stored(
         {
