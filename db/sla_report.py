@@ -113,7 +113,12 @@ class SlaReport:
     window: Estimate
     window_size: int | None
     window_since: dt.datetime | None
-    all_served: ServedEstimate
+    # The tenant's unrated-answer sums, as the routers read them (router.sla.UnratedLedger).
+    unrated: UnratedLedger
+
+    @property
+    def all_served(self) -> ServedEstimate:
+        return ServedEstimate.of(self.unrated, self.since_start.satisfied)
 
     @property
     def status(self) -> str:
@@ -194,5 +199,5 @@ def sla_report(
         window=Estimate.of(int(recent), int(recent_satisfied), tenant.alpha),
         window_size=window if since is None else None,
         window_since=since,
-        all_served=ServedEstimate.of(read_ledger(session, tenant.id), int(total_satisfied)),
+        unrated=read_ledger(session, tenant.id),
     )

@@ -52,7 +52,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from db.model_stats import read_model_stats
 from db.models import SlaState
 from db.predictors import active_version_id
-from db.sla_calibration import read_ledger
 from db.sla_report import SlaReport, sla_report
 from db.tenants import list_tenants
 from db.zoo import list_models
@@ -284,7 +283,7 @@ def read_database_figures(session: Session, window: int) -> DatabaseFigures:
         assert state is not None, f"tenant {tenant.id} has no SLA state"
         report = sla_report(session, tenant, window=window)
         confidence = MessPlusSettings(**tenant.settings).sla_confidence
-        unrated_debt = read_ledger(session, tenant.id).debt(tenant.alpha, confidence)
+        unrated_debt = report.unrated.debt(tenant.alpha, confidence)
         tenants.append(
             _TenantFigures(report, state.virtual_queue, state.pending_debt, unrated_debt)
         )
