@@ -26,11 +26,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.engine import make_engine, make_sessionmaker
 from db.migrate import upgrade
 from tests.db.conftest import POSTGRES_ADMIN_URL, PostgresServer
+from tests.e2e.conftest import REDIS, claimed_redis_database
 from workers import runtime
 from workers.app import app, use_broker
 from workers.cli import main
 
-TEST_BROKER_URL = os.environ.get("MESSPLUS_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 # Nothing listens on port 1: a test that publishes without asking for `broker` fails loudly.
 NO_BROKER_URL = "redis://127.0.0.1:1/0"
 
@@ -103,20 +103,19 @@ def cli_env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.Mon
 
 @pytest.fixture
 def broker(cli_env: pytest.MonkeyPatch) -> Iterator[redis.Redis]:
-    """A dedicated, emptied Redis database as the broker; the client inspects its queues."""
-    client = redis.Redis.from_url(TEST_BROKER_URL)
+    """A Redis database of this test run's own as the broker (claimed, so checkouts testing
+    side by side never flush each other's queues); the client inspects its queues."""
     try:
-        client.ping()
+        redis.Redis(*REDIS, socket_connect_timeout=3).ping()
     except redis.ConnectionError as exc:
+        pytest.skip(f"Redis unreachable at {REDIS[0]}:{REDIS[1]}: {exc}")
+    with claimed_redis_database() as url:
+        client = redis.Redis.from_url(url)
+        cli_env.setenv("MESSPLUS_BROKER_URL", url)
+        use_broker(url)
+        yield client
+        use_broker(NO_BROKER_URL)
         client.close()
-        pytest.skip(f"Redis unreachable at {TEST_BROKER_URL}: {exc}")
-    client.flushdb()
-    cli_env.setenv("MESSPLUS_BROKER_URL", TEST_BROKER_URL)
-    use_broker(TEST_BROKER_URL)
-    yield client
-    use_broker(NO_BROKER_URL)
-    client.flushdb()
-    client.close()
 
 
 @pytest.fixture
