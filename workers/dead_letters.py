@@ -2,28 +2,34 @@
 
 Celery acknowledges a message and keeps only a log line when it cannot decode it (not
 JSON, or a serializer it does not accept, such as pickle), does not know its task name, or
-finds the envelope malformed; and, with late acknowledgement, when the task itself raises.
-The message is then gone, and the log line carries its body: whatever the sender put in it,
-prompts included. Here every such message is stored in the dead-letter table with the
-reason, the log says only which queue and what kind of failure, and the worker goes on
-consuming.
+finds some envelope fields malformed; and, with late acknowledgement, when the task itself
+raises. The message is then gone, and the log line carries its body: whatever the sender
+put in it, prompts included. Other malformed envelopes (a body that is not
+`[args, kwargs, embed]`, a header of the wrong type, no `id`) make Celery's consumer raise
+and the worker exit or reconnect forever, with the message back at the head of the queue.
+Here every message is checked first (workers.envelope), every one that fails is stored in
+the dead-letter table with the reason, the log says only which queue and what kind of
+failure, and the worker goes on consuming.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from celery import Task
 from celery.worker.consumer import Consumer
-from kombu.exceptions import OperationalError
+from kombu.exceptions import ContentDisallowed, OperationalError
 from kombu.message import Message
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.exc import SQLAlchemyError
+from vine import promise
 
 from db.dead_letters import record_dead_letter
 from workers import runtime
+from workers.envelope import envelope_problem
 
 __all__ = ["DeadLetterOnFailure", "DeadLetteringConsumer", "dead_letter"]
 
@@ -72,6 +78,42 @@ class DeadLetteringConsumer(Consumer):  # type: ignore[misc]
             reason = f"task {task!r}: {reason}"
         dead_letter(_queue_of(message), _body_text(message), reason, kind)
         message.ack_log_error(log, self.connection_errors)
+
+    def create_task_handler(self, promise: type[promise] = promise) -> Callable[[Message], None]:
+        """Celery's handler of each message, behind a check of its envelope.
+
+        A message Celery would choke on is dead-lettered before Celery reads it. Should
+        Celery's handler raise all the same, on a kind of message no check foresaw, the
+        message becomes a dead letter too: only a lost connection may stop the consumer.
+        """
+        handle = super().create_task_handler(promise)
+
+        def on_task_received(message: Message) -> None:
+            headers = message.headers
+            if not isinstance(headers, dict) or "task" not in headers:
+                return self.on_unknown_message(None, message)
+            try:
+                body = message.decode()
+            except ContentDisallowed as exc:
+                return self.on_invalid_task(None, message, exc)
+            except Exception as exc:
+                return self.on_decode_error(message, exc)
+            if (problem := envelope_problem(headers, body)) is not None:
+                return self._reject(message, f"malformed envelope: {problem}", "malformed envelope")
+            try:
+                handle(message)
+            except self.connection_errors:
+                raise
+            except Exception as exc:
+                if not message.acknowledged:
+                    self._reject(
+                        message,
+                        f"the worker could not take the message: {type(exc).__name__}: {exc}",
+                        f"message refused ({type(exc).__name__})",
+                    )
+            return None
+
+        return on_task_received
 
     def on_decode_error(self, message: Message, exc: Exception) -> None:
         self._reject(

@@ -41,6 +41,8 @@ def _input(case: Case) -> str:
             text += f" as {spec.content_type}"
         if spec.raw:
             text += f", task header `{spec.task}`" if spec.task else ", no task header"
+            if spec.headers != "{}":
+                text += f", headers changed `{_cell(spec.headers, INPUT_CHARS)}`"
         return text
     shown = " ".join(f"MESSPLUS_{k}={v}" for k, v in spec.env)
     shown += f" messplus {spec.args}" if shown else f"messplus {spec.args}"

@@ -34,6 +34,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.faults.envelopes import MALFORMED
 from workers.fleet import Fleet
 
 pytestmark = pytest.mark.services
@@ -87,7 +88,8 @@ class Message:
     """Published onto `queue` ("model": the queue of the model that served $done).
 
     By default `body` is the one argument of the queue's task, sent as Celery sends it; with
-    `raw` it is the message body itself, under a header naming `task` (no header for None).
+    `raw` it is the message body itself, under the headers Celery sends for `task` (none for
+    None) changed by `headers` (JSON; null removes a header).
     """
 
     queue: str
@@ -95,6 +97,7 @@ class Message:
     raw: bool = False
     task: str | None = None
     content_type: str = "application/json"
+    headers: str = "{}"
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,66 @@ class Case:
 _SUBMIT = "submit $file --tenant acme"
 _FEEDBACK = "feedback $file --tenant acme"
 _ROUTE_BODY = '[[{"request_ids": [$queued]}], {}, {}]'
+
+# Issue 12.1: every malformed envelope on every queue, then a few more kinds that also
+# stopped a worker (or slipped through) when tried by hand.
+_TASKS = {
+    "route": "messplus.route",
+    "model": "messplus.infer",
+    "feedback": "messplus.feedback",
+    "train": "messplus.train",
+}
+_ARGUMENTS = {
+    "route": '{"request_ids": [999999999]}',
+    "model": '{"model": "$model", "request_ids": [999999999]}',
+    "feedback": '{"rating_ids": [999999999]}',
+    "train": '{"dry_run": true}',
+}
+_GOOD_ROUTE = '[[{"request_ids": [999999999]}], {}, {}]'
+_ENVELOPE_CASES: tuple[Case, ...] = tuple(
+    Case(
+        f"malformed envelope: {envelope.kind}",
+        Message(
+            queue,
+            envelope.body.replace("$arg", _ARGUMENTS[queue]),
+            raw=True,
+            task=_TASKS[queue],
+            headers=envelope.headers.replace("$task", _TASKS[queue]),
+        ),
+        DeadLetter(envelope.says),
+    )
+    for queue in _TASKS
+    for envelope in MALFORMED
+)
+_MORE_ENVELOPE_CASES: tuple[Case, ...] = (
+    Case("malformed envelope: a shadow header that is a list",
+         Message("route", _GOOD_ROUTE, raw=True, task="messplus.route", headers='{"shadow": [1]}'),
+         DeadLetter("the 'shadow' header must be a string or null")),
+    Case("malformed envelope: an id header that is a list",
+         Message("route", _GOOD_ROUTE, raw=True, task="messplus.route", headers='{"id": [1]}'),
+         DeadLetter("the 'id' header must be a string")),
+    Case("malformed envelope: a timelimit of three values",
+         Message("route", _GOOD_ROUTE, raw=True, task="messplus.route",
+                 headers='{"timelimit": [1, 2, 3]}'),
+         DeadLetter("the 'timelimit' header must be [hard, soft]")),
+    Case("malformed envelope: kwargs that are an array",
+         Message("route", '[[{"request_ids": [999999999]}], [1], {}]', raw=True,
+                 task="messplus.route"),
+         DeadLetter("kwargs must be an object")),
+    Case("malformed envelope: an embed chaining another task",
+         Message("route", '[[{"request_ids": [999999999]}], {}, {"chain": [{"task": "x"}]}]',
+                 raw=True, task="messplus.route"),
+         DeadLetter("embed links chain: messplus tasks are never linked")),
+    Case("malformed envelope: a header Celery would re-send on retry",
+         Message("model", '[[{"model": "$model", "request_ids": [999999999]}], {}, {}]', raw=True,
+                 task="messplus.infer", headers='{"headers": {"task": "messplus.train"}}'),
+         DeadLetter("unknown header(s) 'headers'")),
+    Case("malformed envelope: stamps that a retry would turn into options",
+         Message("model", '[[{"model": "$model", "request_ids": [999999999]}], {}, {}]', raw=True,
+                 task="messplus.infer",
+                 headers='{"stamped_headers": ["queue"], "stamps": {"queue": "train"}}'),
+         DeadLetter("messplus does not stamp tasks")),
+)  # fmt: skip
 
 # Placeholders: $file, $done (a done request of tenant acme, never rated), $queued (a
 # request of acme never routed), $acme_job, $model (the model that served $done), $ids_10001
@@ -243,6 +306,8 @@ CASES: tuple[Case, ...] = (
          DeadLetter("unknown keys ['zoo']")),
     Case("null instead of an object", Message("train", "null"),
          DeadLetter("payload must be a JSON object, got NoneType")),
+    *_ENVELOPE_CASES,
+    *_MORE_ENVELOPE_CASES,
 )  # fmt: skip
 
 
@@ -496,8 +561,7 @@ def _run_command(deployment: Deployment, command: Command) -> tuple[int, str, st
 
 
 def _publish(deployment: Deployment, message: Message) -> None:
-    from kombu import Exchange, Queue
-
+    from tests.faults.envelopes import publish_raw, task_headers
     from workers import queues
     from workers.app import app
 
@@ -508,18 +572,16 @@ def _publish(deployment: Deployment, message: Message) -> None:
         app.send_task(f"messplus.{task[message.queue]}", args=[json.loads(body)], queue=queue)
         return
     pickled = message.content_type == "application/x-python-serialize"
-    headers = {} if message.task is None else {"task": message.task, "id": uuid.uuid4().hex}
-    exchange = Exchange(queue, type="direct")
-    with app.connection_for_write() as connection:
-        connection.Producer().publish(
-            pickle.dumps(json.loads(body)) if pickled else body.encode("utf-8"),
-            exchange=exchange,
-            routing_key=queue,
-            declare=[Queue(queue, exchange, routing_key=queue)],
-            content_type=message.content_type,
-            content_encoding="binary" if pickled else "utf-8",
-            headers=headers,
-        )
+    headers = {}
+    if message.task is not None:
+        headers = task_headers(message.task, json.loads(_fill(message.headers, deployment)))
+    publish_raw(
+        queue,
+        pickle.dumps(json.loads(body)) if pickled else body.encode("utf-8"),
+        headers,
+        content_type=message.content_type,
+        content_encoding="binary" if pickled else "utf-8",
+    )
 
 
 def _prove_consuming(deployment: Deployment, queue: str) -> str:
