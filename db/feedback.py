@@ -1,12 +1,16 @@
-"""User ratings: store them idempotently and stream them to the nightly trainer.
+"""User ratings: store them idempotently and in order, and stream them to the trainer.
 
-A rating is keyed by (request, model). Delivering the same rating again is a duplicate;
-a different rating for the same key replaces the old one and is reported as changed, with
-the previous value, so the feedback worker can correct the SLA counters it keeps.
+A rating is keyed by (request, model) and ordered by when the user gave it (rated_at, then
+the id its submission got). Delivering the same rating again is a duplicate; a newer
+rating with a different verdict replaces the stored one and is reported as changed, with
+the previous value, so the feedback worker can correct the SLA counters it keeps; an older
+one, delivered late (a redelivered message, a worker that died), is stale and changes
+nothing.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -33,15 +37,23 @@ class FeedbackOutcome(enum.StrEnum):
     NEW = "new"
     CHANGED = "changed"
     DUPLICATE = "duplicate"
+    STALE = "stale"
 
 
 @dataclass(frozen=True, slots=True)
 class Rating:
-    """A user's verdict on one model's answer to one request."""
+    """A user's verdict on one model's answer to one request, in the order it was given:
+    rated_at, then seq (the submission's id for it)."""
 
     request_id: int
     model_id: int
     satisfied: bool
+    rated_at: dt.datetime
+    seq: int = 0
+
+    @property
+    def order(self) -> tuple[dt.datetime, int]:
+        return self.rated_at, self.seq
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +83,8 @@ class FeedbackExample:
 def upsert_feedback(
     session: Session, tenant_id: int, ratings: Sequence[Rating]
 ) -> list[FeedbackResult]:
-    """Store a tenant's ratings; one result per rating, in order.
+    """Store a tenant's ratings; one result per rating, in the order given (which need not
+    be the ratings' own order: the newest of each answer's ratings wins either way).
 
     Raises UnknownRequest naming every request id that does not exist or belongs to
     another tenant, and UnknownModel for a model id not in the zoo; nothing is stored then.
@@ -111,14 +124,24 @@ def upsert_feedback(
                 model_id=rating.model_id,
                 tenant_id=tenant_id,
                 satisfied=rating.satisfied,
+                rated_at=rating.rated_at,
+                rating_seq=rating.seq,
             )
             session.add(stored[key])
             outcome = FeedbackOutcome.NEW
-        elif row.satisfied == rating.satisfied:
-            outcome = FeedbackOutcome.DUPLICATE
+        elif rating.order <= (row.rated_at, row.rating_seq):
+            outcome = (
+                FeedbackOutcome.DUPLICATE
+                if row.satisfied == rating.satisfied
+                else FeedbackOutcome.STALE
+            )
         else:
-            row.satisfied = rating.satisfied
-            outcome = FeedbackOutcome.CHANGED
+            # Newer: a same verdict moves the order on, so an older change cannot land.
+            row.rated_at, row.rating_seq = rating.rated_at, rating.seq
+            outcome = FeedbackOutcome.DUPLICATE
+            if row.satisfied != rating.satisfied:
+                row.satisfied = rating.satisfied
+                outcome = FeedbackOutcome.CHANGED
         served = served_model[rating.request_id] == rating.model_id
         results.append(FeedbackResult(rating, outcome, previous, served))
     session.flush()

@@ -40,6 +40,7 @@ __all__ = [
     "Feedback",
     "Job",
     "ModelStats",
+    "PendingRating",
     "PredictorVersion",
     "Request",
     "RequestStatus",
@@ -240,7 +241,12 @@ class Response(Base):
 
 
 class Feedback(Base):
-    """A user's rating of one model's answer; a later rating replaces the earlier one."""
+    """A user's rating of one model's answer; a later rating replaces an earlier one.
+
+    Later means later in the order the rating was given in: `rated_at` (when the user rated,
+    as submitted) and then `rating_seq` (the id its submission got, see PendingRating). A
+    rating delivered late, after a newer one of the same answer, never replaces it.
+    """
 
     __tablename__ = "feedback"
     __table_args__ = (
@@ -254,6 +260,37 @@ class Feedback(Base):
     model_id: Mapped[ModelFk]
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
     satisfied: Mapped[bool]
+    received_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]
+    # The server default exists for migration 0007's ADD COLUMN; it copies updated_at.
+    rated_at: Mapped[dt.datetime] = mapped_column(
+        default=utcnow, server_default=text("'1970-01-01 00:00:00+00:00'")
+    )
+    rating_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class PendingRating(Base):
+    """A rating accepted from a user and not applied yet: the outbox between submitting and
+    the feedback workers.
+
+    Submitting stores it (so a rating a user was told is taken is in Postgres, whatever
+    happens to the broker) and publishes its id; a feedback worker applies it and deletes
+    it in one transaction; the reconciler publishes the ids of ratings left here again.
+    It names an answer that existed when it was submitted (see db.pending_ratings).
+    """
+
+    __tablename__ = "pending_ratings"
+    __table_args__ = (
+        # The reconciler scans ratings untouched for a while.
+        Index("ix_pending_ratings_updated_at", "updated_at"),
+    )
+
+    id: Mapped[BigIdPk]
+    tenant_id: Mapped[TenantFk]
+    request_id: Mapped[RequestFk]
+    model_id: Mapped[ModelFk]
+    satisfied: Mapped[bool]
+    rated_at: Mapped[dt.datetime]
     received_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
 

@@ -107,7 +107,7 @@ def _run(
     from workers import queues, runtime
     from workers.app import app
     from workers.provision import add_tenant, register_zoo
-    from workers.publish import publish_feedback, publish_route
+    from workers.publish import publish_route
     from workers.simulated_user import SimulatedUser
     from workers.training import train_from_data
 
@@ -143,9 +143,8 @@ def _run(
         with tqdm(total=len(prompts), desc="requests done", unit="req", file=sys.stderr) as bar:
             deadline = time.monotonic() + timeout_s
             while time.monotonic() < deadline:
-                ratings = user.new_ratings()
+                ratings = user.rate_new(settings.chunk_size)
                 if ratings:
-                    publish_feedback(ratings, settings.chunk_size)
                     quiet_since = time.monotonic()
                 with sessions.begin() as session:
                     progress = job_progress(session, job_id, tenant_id)

@@ -1,15 +1,16 @@
-"""The feedback stage: store ratings and move each tenant's SLA state and the zoo's stats.
+"""The feedback stage: apply pending ratings to the SLA state and the zoo's stats.
 
-A rating of the answer a user was served advances the tenant's virtual queue,
-Q <- max(0, Q + alpha - s), takes the expected debt the router counted for that request
-out of the tenant's pending debt, and moves the answer from unrated to rated in the SLA
-calibration, with its residual s - p against the satisfaction p predicted when it was
-routed (see workers.routing and router.sla.UnratedLedger). A changed rating applies the
-correction (s_old - s_new) as one more queue step, so the queue ends where re-rating
+Ratings arrive as ids of pending ratings (workers.ratings stored them, each naming an
+answer that exists). A rating of the answer a user was served advances the tenant's
+virtual queue, Q <- max(0, Q + alpha - s), takes the expected debt the router counted for
+that request out of the tenant's pending debt, and moves the answer from unrated to rated
+in the SLA calibration, with its residual s - p against the satisfaction p predicted when
+it was routed (see workers.routing and router.sla.UnratedLedger). A changed rating applies
+the correction (s_old - s_new) as one more queue step, so the queue ends where re-rating
 would have left it, up to the floor at zero, and replaces its residual. Every rating,
-served or explored, teaches the router's base layer (model_stats). Duplicates change
-nothing. Ratings naming an unknown request or model are returned, not stored, so the rest
-of a chunk is never lost because of one bad line.
+served or explored, teaches the router's base layer (model_stats). Duplicates and ratings
+older than the stored one (delivered late) change nothing. A pending rating is applied and
+deleted in one transaction, so a redelivered or republished message finds nothing to do.
 """
 
 from __future__ import annotations
@@ -17,76 +18,76 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.feedback import FeedbackOutcome, Rating, upsert_feedback
 from db.model_stats import add_ratings
-from db.models import Request, RequestStatus, RoutingDecision, Tenant, ZooModel
+from db.models import PendingRating, Response, RoutingDecision, Tenant
+from db.pending_ratings import delete_pending, take_pending
 from db.sla import apply_sla_update
 from db.sla_calibration import add_rated
 from workers import metrics
-from workers.messages import RatingMessage
 
-__all__ = ["FeedbackSummary", "store_ratings"]
+__all__ = ["FeedbackSummary", "apply_ratings"]
 
 
 @dataclass
 class FeedbackSummary:
-    """What storing a chunk of ratings did."""
+    """What applying a chunk of pending ratings did; `refused` holds each rating that names
+    no answer (as a JSON object) with the reason."""
 
     new: int = 0
     changed: int = 0
     duplicate: int = 0
-    rejected: list[tuple[RatingMessage, str]] = field(default_factory=list)
+    stale: int = 0
+    refused: list[tuple[dict[str, Any], str]] = field(default_factory=list)
 
 
-def _resolve(
-    session: Session, messages: Sequence[RatingMessage], tenant: str | None
-) -> tuple[dict[int, list[Rating]], list[tuple[RatingMessage, str]]]:
-    """Ratings grouped by tenant, and the messages that cannot be stored with the reason.
+def _answerable(
+    session: Session, pending: Sequence[PendingRating]
+) -> tuple[dict[int, list[Rating]], list[tuple[dict[str, Any], str]]]:
+    """Ratings grouped by tenant, each in its own order, and those naming no answer.
 
-    With `tenant`, another tenant's request reads as unknown, in the same words as one that
-    does not exist, so ids leak nothing."""
-    only_tenant = None
-    if tenant is not None:
-        only_tenant = session.scalar(select(Tenant.id).where(Tenant.name == tenant))
-    ids = sorted({m.request_id for m in messages})
-    requests = {
-        row.id: (row.tenant_id, row.served_model_id, row.status)
-        for row in session.execute(
-            select(Request.id, Request.tenant_id, Request.served_model_id, Request.status).where(
-                Request.id.in_(ids)
+    Submitting checked the answers, and answers are never deleted; a pending rating
+    without its answer was stored around that check, and is refused rather than counted
+    on a request that may yet fail."""
+    keys = sorted({(row.request_id, row.model_id) for row in pending})
+    answers = {
+        (request_id, model_id)
+        for request_id, model_id in session.execute(
+            select(Response.request_id, Response.model_id).where(
+                tuple_(Response.request_id, Response.model_id).in_(keys)
             )
         )
     }
-    model_ids = dict(session.execute(select(ZooModel.name, ZooModel.id)).all())
     by_tenant: dict[int, list[Rating]] = defaultdict(list)
-    rejected: list[tuple[RatingMessage, str]] = []
-    for message in messages:
-        if message.request_id not in requests or (
-            tenant is not None and requests[message.request_id][0] != only_tenant
-        ):
-            rejected.append((message, f"unknown request {message.request_id}"))
+    refused: list[tuple[dict[str, Any], str]] = []
+    for row in pending:
+        rating = Rating(row.request_id, row.model_id, row.satisfied, row.rated_at, row.id)
+        if (row.request_id, row.model_id) in answers:
+            by_tenant[row.tenant_id].append(rating)
             continue
-        tenant_id, served_model_id, status = requests[message.request_id]
-        if status == RequestStatus.FAILED.value:
-            # It has no answer to rate, and it has left the SLA estimate (db.inference).
-            rejected.append((message, f"request {message.request_id} failed: nothing to rate"))
-            continue
-        if message.model is None:
-            if served_model_id is None:
-                rejected.append((message, f"request {message.request_id} is not routed yet"))
-                continue
-            model_id = served_model_id
-        elif message.model in model_ids:
-            model_id = model_ids[message.model]
-        else:
-            rejected.append((message, f"unknown model {message.model!r}"))
-            continue
-        by_tenant[tenant_id].append(Rating(message.request_id, model_id, message.satisfied))
-    return by_tenant, rejected
+        described = {
+            "rating_id": row.id,
+            "tenant_id": row.tenant_id,
+            "request_id": row.request_id,
+            "model_id": row.model_id,
+            "satisfied": row.satisfied,
+            "rated_at": row.rated_at.isoformat(),
+        }
+        refused.append(
+            (
+                described,
+                f"request {row.request_id} has no answer of model id "
+                f"{row.model_id}: nothing to rate",
+            )
+        )
+    for ratings in by_tenant.values():
+        ratings.sort(key=lambda rating: rating.order)
+    return by_tenant, refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,17 +136,13 @@ def _settle(
     return taken_back, dict(sums)
 
 
-def store_ratings(
-    sessions: sessionmaker[Session],
-    messages: Sequence[RatingMessage],
-    *,
-    tenant: str | None = None,
-) -> FeedbackSummary:
-    """Store ratings, then update SLA states and model stats in the same transaction; with
-    `tenant`, only ratings of that tenant's requests."""
+def apply_ratings(sessions: sessionmaker[Session], rating_ids: Sequence[int]) -> FeedbackSummary:
+    """Apply the pending ratings among `rating_ids` (ids already applied are skipped), then
+    update SLA states and model stats, all in one transaction."""
     summary = FeedbackSummary()
     with sessions.begin() as session:
-        by_tenant, summary.rejected = _resolve(session, messages, tenant)
+        pending = take_pending(session, rating_ids)
+        by_tenant, summary.refused = _answerable(session, pending)
         stats: dict[int, list[int]] = defaultdict(lambda: [0, 0])
         for tenant_id in sorted(by_tenant):
             alpha = session.scalar(select(Tenant.alpha).where(Tenant.id == tenant_id))
@@ -179,6 +176,8 @@ def store_ratings(
                                 result.rating.request_id, result.rating.model_id, s, previous
                             )
                         )
+                elif result.outcome is FeedbackOutcome.STALE:
+                    summary.stale += 1
                 else:
                     summary.duplicate += 1
             if deltas or rated:
@@ -193,12 +192,14 @@ def store_ratings(
                 )
                 add_rated(session, tenant_id, calibration)
         add_ratings(session, {m: (t[0], t[1]) for m, t in stats.items()})
+        delete_pending(session, [row.id for row in pending])
     metrics.current().ratings_stored(
         {
             "new": summary.new,
             "changed": summary.changed,
             "duplicate": summary.duplicate,
-            "rejected": len(summary.rejected),
+            "stale": summary.stale,
+            "rejected": len(summary.refused),
         }
     )
     return summary

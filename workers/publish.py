@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from typing import TypeVar
 
 from workers import queues
-from workers.messages import FeedbackChunk, InferChunk, RatingMessage, RouteChunk
+from workers.messages import FeedbackChunk, InferChunk, RouteChunk
 
 __all__ = ["chunks", "publish_feedback", "publish_infer", "publish_route"]
 
@@ -40,14 +40,12 @@ def publish_infer(model: str, request_ids: Sequence[int], chunk_size: int) -> in
     return sent
 
 
-def publish_feedback(
-    ratings: Sequence[RatingMessage], chunk_size: int, tenant: str | None = None
-) -> int:
+def publish_feedback(rating_ids: Sequence[int], chunk_size: int) -> int:
+    """Send stored pending ratings (workers.ratings) to the feedback workers."""
     from workers.tasks import feedback
 
     sent = 0
-    for part in chunks(ratings, chunk_size):
-        message = FeedbackChunk(tuple(part), tenant).to_json()
-        feedback.apply_async(args=[message], queue=queues.FEEDBACK)
+    for part in chunks(rating_ids, chunk_size):
+        feedback.apply_async(args=[FeedbackChunk(tuple(part)).to_json()], queue=queues.FEEDBACK)
         sent += 1
     return sent

@@ -7,6 +7,8 @@ than a timeout and publishes them again: queued ones to the router, routed ones 
 model that still owes an answer (the served model, and for an explored request every model).
 Every stage is idempotent, so a request that was merely slow is not routed, answered or
 charged twice; the requests re-published are touched so the next pass waits again.
+Ratings are stored before their ids are published, so pending ratings untouched as long
+are published to the feedback workers again the same way (applying one deletes it).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Request, RequestStatus, Response, RoutingDecision, ZooModel, utcnow
+from db.pending_ratings import stale_pending
 from db.reconciler import stuck_requests
-from workers.publish import publish_infer, publish_route
+from workers.publish import publish_feedback, publish_infer, publish_route
 
 __all__ = ["ReconcileReport", "reconcile"]
 
@@ -30,10 +33,11 @@ class ReconcileReport:
 
     requeued: int = 0
     reinferred: dict[str, int] = field(default_factory=dict)
+    ratings: int = 0
 
     @property
     def total(self) -> int:
-        return self.requeued + sum(self.reinferred.values())
+        return self.requeued + sum(self.reinferred.values()) + self.ratings
 
 
 def _owed_answers(session: Session, routed: list[int]) -> dict[str, list[int]]:
@@ -75,6 +79,7 @@ def reconcile(
                 .where(Request.id.in_([r.id for r in stuck]))
                 .values(updated_at=utcnow())
             )
+        ratings = stale_pending(session, older_than_s, limit)
     report = ReconcileReport()
     if queued:
         publish_route(queued, chunk_size)
@@ -82,4 +87,7 @@ def reconcile(
     for model, ids in owed.items():
         publish_infer(model, ids, chunk_size)
         report.reinferred[model] = len(ids)
+    if ratings:
+        publish_feedback(ratings, chunk_size)
+        report.ratings = len(ratings)
     return report

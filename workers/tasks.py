@@ -33,7 +33,7 @@ from workers.app import app
 from workers.backoff import retry_delay_s
 from workers.dead_letters import DeadLetterOnFailure, dead_letter
 from workers.errors import InferenceError, InferenceUnavailable
-from workers.feedback import store_ratings
+from workers.feedback import apply_ratings
 from workers.inference import answer_chunk, fail_served
 from workers.logs import configure_logging
 from workers.messages import FeedbackChunk, InferChunk, MessageError, RouteChunk, TrainRequest
@@ -120,15 +120,15 @@ def infer(self: DeadLetterOnFailure, payload: Any) -> int:
 
 @app.task(name="messplus.feedback", **_TRANSIENT_DB)
 def feedback(payload: Any) -> int:
-    """Store ratings; each one that cannot be stored becomes a dead letter of its own."""
+    """Apply pending ratings; each one that names no answer becomes a dead letter."""
     try:
         chunk = FeedbackChunk.parse(payload)
     except MessageError as exc:
         dead_letter("feedback", payload, str(exc), "payload refused")
         return 0
-    summary = store_ratings(runtime.sessions(), chunk.ratings, tenant=chunk.tenant)
-    for rating, reason in summary.rejected:
-        dead_letter("feedback", {"ratings": [rating.__dict__]}, reason, "rating refused")
+    summary = apply_ratings(runtime.sessions(), chunk.rating_ids)
+    for rating, reason in summary.refused:
+        dead_letter("feedback", rating, reason, "rating refused")
     return summary.new + summary.changed
 
 

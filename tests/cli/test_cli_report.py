@@ -21,15 +21,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.inference import ModelAnswer, mark_done, mark_failed, record_responses
 from db.jobs import create_job
-from db.models import Feedback, Request, Response, ZooModel
+from db.models import Feedback, Request, Response, ZooModel, utcnow
+from db.pending_ratings import SubmittedRating
 from db.predictors import publish_version
 from db.report_data import job_scope
 from db.reports import job_summary
 from router.synthetic import synthetic_zoo
+from tests.answered import rate_by_hand
 from tests.cli.conftest import Run, one_error_line
 from workers.cli._input import point_in_time
-from workers.feedback import store_ratings
-from workers.messages import RatingMessage
 from workers.provision import add_tenant, register_zoo
 from workers.report import (
     NO_VERSION,
@@ -116,10 +116,12 @@ def _build_job(sessions: sessionmaker[Session], n: int = N_REQUESTS) -> Built:
             mark_failed(session, chunk_failed, "triton timed out")
             mark_done(session, chunk)
         failed += chunk_failed
-        store_ratings(
+        rated_at = utcnow()
+        rate_by_hand(
             sessions,
+            tenant_id,
             [
-                RatingMessage(a.request_id, bool(a.would_satisfy), name_of[a.model_id])
+                SubmittedRating(a.request_id, bool(a.would_satisfy), name_of[a.model_id], rated_at)
                 for a in answers
                 if _rates(row_of[a.request_id])
             ],

@@ -154,7 +154,7 @@ def test_metrics_agree_with_the_database(postgres_url: str, redis_url: str, tmp_
     from router.synthetic import synthetic_zoo
     from workers import queues, runtime
     from workers.provision import add_tenant, register_zoo
-    from workers.publish import publish_feedback, publish_route
+    from workers.publish import publish_route
     from workers.simulated_user import SimulatedUser
     from workers.training import train_from_data
     from workers.zoo_server import CONTEXT_BYTES, start_zoo_process
@@ -203,9 +203,7 @@ def test_metrics_agree_with_the_database(postgres_url: str, redis_url: str, tmp_
             user = SimulatedUser(sessions)
             deadline = time.monotonic() + 600
             while True:
-                ratings = user.new_ratings()
-                if ratings:
-                    publish_feedback(ratings, 200)
+                ratings = user.rate_new(200)
                 with sessions.begin() as session:
                     progress = [job_progress(session, j, t) for t, (j, _) in jobs.items()]
                     summaries = [job_summary(session, j, t) for t, (j, _) in jobs.items()]

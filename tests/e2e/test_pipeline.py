@@ -37,7 +37,7 @@ def test_a_batch_through_the_whole_pipeline(
     from router.replay import replay
     from workers import queues, runtime
     from workers.provision import add_tenant, register_zoo
-    from workers.publish import publish_feedback, publish_route
+    from workers.publish import publish_route
     from workers.simulated_user import SimulatedUser
     from workers.zoo_server import start_zoo_process
 
@@ -72,9 +72,7 @@ def test_a_batch_through_the_whole_pipeline(
         for start in range(0, N_PROMPTS, BATCH):
             publish_route(request_ids[start : start + BATCH], 50)
             while time.monotonic() < deadline:
-                ratings = user.new_ratings()
-                if ratings:
-                    publish_feedback(ratings, 200)
+                ratings = user.rate_new(200)
                 with sessions.begin() as session:
                     progress = job_progress(session, job_id, tenant_id)
                     summary = job_summary(session, job_id, tenant_id)

@@ -43,7 +43,7 @@ def test_each_tenant_gets_its_own_sla_and_the_cheaper_sla_costs_less(
     from router.dataset import load_csv
     from workers import queues, runtime
     from workers.provision import add_tenant, register_zoo
-    from workers.publish import publish_feedback, publish_route
+    from workers.publish import publish_route
     from workers.simulated_user import SimulatedUser
     from workers.zoo_server import start_zoo_process
 
@@ -85,9 +85,7 @@ def test_each_tenant_gets_its_own_sla_and_the_cheaper_sla_costs_less(
             for _, _, request_ids in tenants.values():
                 publish_route(request_ids[start : start + BATCH], BATCH)
             while time.monotonic() < deadline:
-                ratings = user.new_ratings()
-                if ratings:
-                    publish_feedback(ratings, 200)
+                ratings = user.rate_new(200)
                 with sessions.begin() as session:
                     finished = 0
                     for tenant_id, (_, job_id, _) in tenants.items():

@@ -48,7 +48,6 @@ def test_eight_submitters_lose_no_request_and_no_sla_update(
     from router.synthetic import synthetic_zoo
     from workers import queues, runtime
     from workers.provision import add_tenant, register_zoo
-    from workers.publish import publish_feedback
     from workers.simulated_user import SimulatedUser
     from workers.zoo_server import start_zoo_process
 
@@ -107,9 +106,7 @@ def test_eight_submitters_lose_no_request_and_no_sla_update(
         done_s = None
         deadline = started + TIMEOUT_S
         while time.monotonic() < deadline:
-            ratings = user.new_ratings()
-            if ratings:
-                publish_feedback(ratings, 256)
+            ratings = user.rate_new(256)
             with sessions.begin() as session:
                 finished = [job_progress(session, job, tenant) for job, tenant in jobs]
                 answers = session.scalar(select(func.count()).select_from(Response))

@@ -46,7 +46,6 @@ def test_no_log_line_holds_a_prompt_or_the_password(
     from workers.app import app
     from workers.messages import TrainRequest
     from workers.provision import add_tenant, register_zoo
-    from workers.publish import publish_feedback
     from workers.simulated_user import SimulatedUser
     from workers.zoo_server import CONTEXT_BYTES, start_zoo_process
 
@@ -93,9 +92,7 @@ def test_no_log_line_holds_a_prompt_or_the_password(
         user = SimulatedUser(sessions)
         deadline = time.monotonic() + TIMEOUT_S
         while time.monotonic() < deadline:
-            ratings = user.new_ratings()
-            if ratings:
-                publish_feedback(ratings, 50)
+            ratings = user.rate_new(50)
             with sessions.begin() as session:
                 answers = session.scalar(select(func.count()).select_from(Response))
                 rated = session.scalar(select(func.count()).select_from(Feedback))

@@ -46,7 +46,7 @@ def test_every_malformed_envelope_on_every_queue_is_dead_lettered_and_work_goes_
     from workers.fleet import local_deployment
     from workers.messages import TrainRequest
     from workers.provision import add_tenant, register_zoo
-    from workers.publish import publish_feedback, publish_route
+    from workers.publish import publish_route
     from workers.simulated_user import SimulatedUser
     from workers.zoo_server import start_zoo_process
 
@@ -99,7 +99,7 @@ def test_every_malformed_envelope_on_every_queue_is_dead_lettered_and_work_goes_
             return progress.finished
 
         _wait(job_done, "the job behind the poison", fleet.logs)
-        publish_feedback(SimulatedUser(sessions).new_ratings(), 16)
+        SimulatedUser(sessions).rate_new(16)
 
         def rated() -> bool:
             with sessions.begin() as session:

@@ -10,12 +10,14 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.jobs import create_job
-from db.models import Feedback
+from db.models import Feedback, Request, utcnow
+from db.pending_ratings import SubmittedRating
 from router.synthetic import SyntheticZoo, synthetic_zoo
+from tests.answered import rate_by_hand, store_answers
 from tests.cli.conftest import (  # noqa: F401 - fixtures, registered by importing them
     cli_env,
     db_url,
@@ -24,6 +26,7 @@ from tests.cli.conftest import (  # noqa: F401 - fixtures, registered by importi
     run,
     sessions,
 )
+from workers.feedback import FeedbackSummary
 from workers.provision import add_tenant, register_zoo
 
 N_PROMPTS = 1_500
@@ -41,6 +44,24 @@ class Deployment:
     def submit(self, prompts: Sequence[str]) -> list[int]:
         with self.sessions.begin() as session:
             return create_job(session, self.tenant_id, list(prompts), "test")[1]
+
+    def answer(self, request_ids: Sequence[int]) -> None:
+        """Store the served model's answer to routed requests, as its worker would."""
+        with self.sessions.begin() as session:
+            served = session.execute(
+                select(Request.id, Request.served_model_id).where(Request.id.in_(request_ids))
+            )
+            store_answers(session, [(request_id, model_id) for request_id, model_id in served])
+
+    def give(
+        self, ratings: Sequence[tuple[int, bool]], tenant_id: int | None = None
+    ) -> FeedbackSummary:
+        """Rate served answers as users would: (request id, satisfied) each, checked and
+        stored as submitting does, then applied as the feedback worker does."""
+        tenant_id = self.tenant_id if tenant_id is None else tenant_id
+        now = utcnow()
+        submitted = [SubmittedRating(r, s, None, now) for r, s in ratings]
+        return rate_by_hand(self.sessions, tenant_id, submitted)
 
     def rate(
         self,

@@ -1,4 +1,4 @@
-"""`messplus reconcile`: publish again the requests whose messages were lost."""
+"""`messplus reconcile`: publish again the requests and ratings whose messages were lost."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ __all__ = ["register"]
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     command = subparsers.add_parser(
         "reconcile",
-        help="re-publish requests stuck in queued or routed (lost messages)",
+        help="re-publish requests stuck in queued or routed and ratings not applied yet "
+        "(lost messages)",
         description="Find requests untouched for longer than --older-than seconds (default "
         "MESSPLUS_STUCK_AFTER_S) and publish them again: queued ones to the router, routed "
-        "ones to each model that still owes an answer. Safe to run at any time: every stage "
+        "ones to each model that still owes an answer; likewise ratings accepted but not yet "
+        "applied, to the feedback workers. Safe to run at any time: every stage "
         "is idempotent. Beat also runs it every MESSPLUS_RECONCILE_EVERY_S seconds.",
     )
     command.add_argument("--older-than", type=finite_float, metavar="S", help="seconds untouched")
@@ -38,5 +40,8 @@ def _reconcile(args: argparse.Namespace) -> int:
     ):
         report = reconcile(runtime.sessions(), older_than, config.chunk_size)
     models = ", ".join(f"{m} {n}" for m, n in sorted(report.reinferred.items())) or "none"
-    print(f"re-published {report.requeued} queued requests; answers owed by: {models}")
+    print(
+        f"re-published {report.requeued} queued requests; answers owed by: {models}; "
+        f"{report.ratings} pending ratings"
+    )
     return 0
