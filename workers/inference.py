@@ -10,6 +10,7 @@ prompts are tried one by one, so one bad prompt fails alone.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,6 +26,8 @@ from workers.errors import InferenceError, InferenceUnavailable
 from workers.triton_client import Completion, InferenceClient
 
 __all__ = ["InferOutcome", "answer_chunk", "fail_served"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,7 @@ def _answer_one_by_one(
         except InferenceUnavailable:
             raise
         except InferenceError as exc:
-            fail_served(sessions, model_name, [request_id], f"rejected: {exc}")
+            fail_served(sessions, model_name, [request_id], exc)
             continue
         answered += outcome.answered
         charged += outcome.charged
@@ -139,9 +142,16 @@ def _answer_one_by_one(
 
 
 def fail_served(
-    sessions: sessionmaker[Session], model_name: str, request_ids: Sequence[int], reason: str
+    sessions: sessionmaker[Session],
+    model_name: str,
+    request_ids: Sequence[int],
+    error: InferenceError,
 ) -> list[int]:
-    """Fail the chunk's unfinished requests that this model was to serve; returns them."""
+    """Fail the chunk's unfinished requests that this model was to serve; returns them.
+
+    Their tenants read `<model>: unavailable` or `<model>: rejected: <one line>`; the
+    server's whole message goes to this worker's log, for the operator."""
+    reason = error.tenant_reason
     with sessions.begin() as session:
         model = get_model_by_name(session, model_name)
         served = session.scalars(
@@ -150,5 +160,14 @@ def fail_served(
             )
         ).all()
         failed = mark_failed(session, list(served), f"{model_name}: {reason}")
+    if failed:
+        log.warning(
+            "%s: %d requests failed (%s): %s",
+            model_name,
+            len(failed),
+            reason.partition(":")[0],
+            error,
+            extra={"stage": "infer", "model": model_name, "request_ids": failed},
+        )
     metrics.current().requests_failed(model_name, reason, len(failed))
     return failed

@@ -101,10 +101,10 @@ def infer(self: DeadLetterOnFailure, payload: Any) -> int:
                 random.random(),
             )
             raise self.retry(exc=exc, countdown=countdown) from exc
-        fail_served(runtime.sessions(), chunk.model, chunk.request_ids, f"unavailable: {exc}")
+        fail_served(runtime.sessions(), chunk.model, chunk.request_ids, exc)
         return 0
     except InferenceError as exc:
-        fail_served(runtime.sessions(), chunk.model, chunk.request_ids, f"rejected: {exc}")
+        fail_served(runtime.sessions(), chunk.model, chunk.request_ids, exc)
         return 0
     except UnknownModel as exc:  # the message's fault: no worker can ever answer it
         dead_letter(self.delivered_from(), payload, str(exc), "unknown model")

@@ -37,6 +37,7 @@ __all__ = [
     "InferenceClient",
     "connect",
     "estimate_tokens",
+    "masked_url",
     "wait_until_ready",
 ]
 
@@ -135,17 +136,41 @@ def _translate_error(exc: BaseException, context: str) -> InferenceError:
 
     if isinstance(exc, InferenceServerException):
         status = str(exc.status() or "")
-        message = f"{context}: {exc.message()} [{status or 'no status'}]"
+        said = str(exc.message())
+        message = f"{context}: {said} [{status or 'no status'}]"
         if status in _TRANSIENT_STATUS:
-            return InferenceUnavailable(message)
+            return InferenceUnavailable(message, said)
         if status in _REJECTED_STATUS or (status.isdigit() and 400 <= int(status) < 500):
-            return InferenceRejected(message)
-        return InferenceError(message)
+            return InferenceRejected(message, said)
+        return InferenceError(message, said)
     # The HTTP client lets socket errors through (refused, reset, timed out) and reports a
     # connection closed mid-response as an HTTPException.
+    said = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, OSError | http.client.HTTPException):
-        return InferenceUnavailable(f"{context}: {type(exc).__name__}: {exc}")
-    return InferenceError(f"{context}: {type(exc).__name__}: {exc}")
+        return InferenceUnavailable(f"{context}: {said}", said)
+    return InferenceError(f"{context}: {said}", said)
+
+
+def masked_url(url: str) -> str:
+    """`url` as logs and errors show it: a password (or a user name alone, which may be a
+    token) replaced by ***, as the database's URL is shown."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = "***" if parts.password is None else f"{parts.username}:***"
+    return parts._replace(netloc=f"{user}@{host}").geturl()
+
+
+def _hide_credentials(text: str, url: str) -> str:
+    """`text` with the credentials of `url` replaced wherever they appear (tritonclient
+    quotes the address it was given in its own errors)."""
+    parts = urlsplit(url)
+    userinfo = parts.netloc.rpartition("@")[0]
+    if not userinfo:
+        return text
+    text = text.replace(url, masked_url(url)).replace(f"{userinfo}@", "***@")
+    return text.replace(parts.password, "***") if parts.password else text
 
 
 def _model_info(model: str, config: Mapping[str, Any]) -> _ModelInfo:
@@ -250,10 +275,14 @@ class _TritonClient:
         try:
             return fn(*args, **kwargs)
         except self._transport_errors as exc:
-            error = _translate_error(exc, f"{self.url} {context}")
+            error = _translate_error(exc, f"{masked_url(self.url)} {context}")
             if isinstance(error, InferenceRejected) and not self._server_ready():
-                error = InferenceUnavailable(f"{error} (server not ready)")
-            raise error from exc
+                error = InferenceUnavailable(f"{error} (server not ready)", error.summary)
+            if masked_url(self.url) == self.url:
+                raise error from exc
+            # tritonclient's exception quotes the credentials: it must not travel along.
+            detail = _hide_credentials(str(error), self.url)
+            raise type(error)(detail, _hide_credentials(error.summary, self.url)) from None
 
     def _server_ready(self) -> bool:
         try:
@@ -364,7 +393,9 @@ def _open(url: str, client_timeout_s: float, max_batch: int) -> _TritonClient:
         raise ValueError(f"max_batch must be >= 1, got {max_batch}")
     parts = urlsplit(url)
     if parts.scheme not in _DEFAULT_PORTS or not parts.hostname or parts.path not in ("", "/"):
-        raise ValueError(f"expected grpc://HOST[:PORT] or http://HOST[:PORT], got {url!r}")
+        raise ValueError(
+            f"expected grpc://HOST[:PORT] or http://HOST[:PORT], got {masked_url(url)!r}"
+        )
     address = parts.netloc if parts.port else f"{parts.netloc}:{_DEFAULT_PORTS[parts.scheme]}"
     kind = _GrpcClient if parts.scheme == "grpc" else _HttpClient
     return kind(url, address, client_timeout_s, max_batch)
@@ -399,6 +430,6 @@ def wait_until_ready(url: str, models: Iterable[str], timeout_s: float = 60.0) -
                 return
             if time.monotonic() >= deadline:
                 raise InferenceUnavailable(
-                    f"{url}: not ready after {timeout_s:g} s: {', '.join(missing)}"
+                    f"{masked_url(url)}: not ready after {timeout_s:g} s: {', '.join(missing)}"
                 )
             time.sleep(0.1)

@@ -61,7 +61,8 @@ class DeadLetter:
 
 @dataclass(frozen=True)
 class Failed:
-    """Accepted, and the request ends failed with a reason saying `says`."""
+    """Accepted, and the request ends failed with a reason saying `says`: one line, as a
+    tenant reads it, without the server's traceback or paths (those go to the log)."""
 
     says: str
 
@@ -116,6 +117,7 @@ class Case:
 
 _SUBMIT = "submit $file --tenant acme"
 _FEEDBACK = "feedback $file --tenant acme"
+_RATED_AT = '{"request_id": $done, "satisfied": true, "rated_at": "%s"}\n'
 _ROUTE_BODY = '[[{"request_ids": [$queued]}], {}, {}]'
 
 # Issue 12.1: every malformed envelope on every queue, then a few more kinds that also
@@ -178,9 +180,10 @@ _MORE_ENVELOPE_CASES: tuple[Case, ...] = (
          DeadLetter("messplus does not stamp tasks")),
 )  # fmt: skip
 
-# Placeholders: $file, $done (a done request of tenant acme, never rated), $queued (a
-# request of acme never routed), $acme_job, $model (the model that served $done), $ids_10001
-# (10,001 ids), $huge (4 MiB of "x"), $password (the database password).
+# Placeholders: $file, $done (a done request of tenant acme, never rated, not explored),
+# $queued (a request of acme never routed), $failed (one of acme's that failed), $acme_job,
+# $model (the model that served $done), $unasked (a model that did not answer $done),
+# $ids_10001 (10,001 ids), $huge (4 MiB of "x"), $password (the database password).
 CASES: tuple[Case, ...] = (
     Case("NaN (JSON's non-standard number) as a prompt", Command(_SUBMIT, "NaN\n"),
          Refused("got a number")),
@@ -194,7 +197,8 @@ CASES: tuple[Case, ...] = (
          Command("submit $file --tenant \"acme' OR '1'='1\"", '"hello"\n'),
          Refused("unknown tenant")),
     Case("a prompt the model server refuses (over its 8 KiB context)",
-         Command(_SUBMIT, f'"{"z" * 9000}"\n'), Failed("exceeds the context")),
+         Command(_SUBMIT, f'"{"z" * 9000}"\n'),
+         Failed("rejected: prompt of 9000 bytes exceeds the context")),
     Case("a rating of another tenant's request",
          Command("feedback $file --tenant zeta", '{"request_id": $done, "satisfied": true}\n'),
          Refused("unknown request id")),
@@ -204,6 +208,28 @@ CASES: tuple[Case, ...] = (
          Refused("satisfied must be true or false")),
     Case("a fractional request id", Command(_FEEDBACK, '{"request_id": 1.5, "satisfied": true}\n'),
          Refused("request_id must be a positive integer")),
+    Case("a rating of an answer that never existed (a model that did not answer it)",
+         Command(_FEEDBACK, '{"request_id": $done, "satisfied": true, "model": "$unasked"}\n'),
+         Refused("did not answer request")),
+    Case("a rating of a request not answered yet",
+         Command(_FEEDBACK, '{"request_id": $queued, "satisfied": true}\n'),
+         Refused("is not answered yet (queued): rate it once it is done")),
+    Case("a rating of a request that failed",
+         Command(_FEEDBACK, '{"request_id": $failed, "satisfied": false}\n'),
+         Refused("failed: it has no answer to rate")),
+    Case("a request id beyond 64 bits",
+         Command(_FEEDBACK, '{"request_id": 9223372036854775808, "satisfied": true}\n'),
+         Refused("request_id must be a positive integer below 2**63")),
+    Case("a rating dated a year ahead",
+         Command(_FEEDBACK, _RATED_AT % "2999-01-01T00:00Z"),
+         Refused("rated_at is more than 300 s in the future")),
+    Case("a rating time without its UTC offset",
+         Command(_FEEDBACK, _RATED_AT % "2026-12-01T09:30"),
+         Refused("rated_at has no UTC offset")),
+    Case("a malformed line and an unknown request id in one file",
+         Command(_FEEDBACK, '{"request_id": $done, "satisfied": tru}\n'
+                            '{"request_id": 999999999, "satisfied": true}\n'),
+         Refused("2 bad lines, listed above (nothing sent)")),
     Case("alpha NaN", Command("tenants add nan-sla --alpha nan"), Refused("must be finite")),
     Case("alpha outside (0, 1)", Command("tenants add over --alpha 1.5"),
          Refused("alpha must be in (0, 1)")),
@@ -278,28 +304,20 @@ CASES: tuple[Case, ...] = (
          DeadLetter("request_ids must be positive integers")),
     Case("a replayed answer request for a request answered already",
          Message("model", '{"model": "$model", "request_ids": [$done]}'), NoOp()),
-    Case("a negative rating",
-         Message("feedback", '{"ratings": [{"request_id": $done, "satisfied": -1}]}'),
-         DeadLetter("satisfied must be true or false")),
-    Case("NaN as a rating",
-         Message("feedback", '{"ratings": [{"request_id": $done, "satisfied": NaN}]}'),
-         DeadLetter("satisfied must be true or false")),
-    Case("a rating of no request",
-         Message("feedback", '{"ratings": [{"request_id": 999999999, "satisfied": true}]}'),
-         DeadLetter("unknown request 999999999")),
-    Case("a rating of a request not routed yet",
-         Message("feedback", '{"ratings": [{"request_id": $queued, "satisfied": true}]}'),
-         DeadLetter("is not routed yet")),
-    Case("a rating of a model not in the zoo",
-         Message("feedback",
-                 '{"ratings": [{"request_id": $done, "satisfied": true, "model": "gpt-9"}]}'),
-         DeadLetter("unknown model 'gpt-9'")),
-    Case("a 4 MiB model name",
-         Message("feedback",
-                 '{"ratings": [{"request_id": $done, "satisfied": true, "model": "$huge"}]}'),
-         DeadLetter("model must be a non-empty string of at most 200 characters")),
-    Case("no ratings", Message("feedback", '{"ratings": []}'),
-         DeadLetter("ratings must be a non-empty list")),
+    Case("ratings where only ids of stored ratings belong (a forged or old message)",
+         Message("feedback", '{"ratings": [{"request_id": $done, "satisfied": true}]}'),
+         DeadLetter("unknown keys ['ratings']")),
+    Case("ids of no stored rating", Message("feedback", '{"rating_ids": [999999999]}'), NoOp()),
+    Case("rating ids as strings", Message("feedback", '{"rating_ids": ["1"]}'),
+         DeadLetter("rating_ids must be positive integers below 2**63")),
+    Case("a rating id beyond 64 bits",
+         Message("feedback", '{"rating_ids": [9223372036854775808]}'),
+         DeadLetter("rating_ids must be positive integers below 2**63")),
+    Case("no rating ids", Message("feedback", '{"rating_ids": []}'),
+         DeadLetter("rating_ids must be a non-empty list")),
+    Case("a request id beyond 64 bits on the route queue",
+         Message("route", '{"request_ids": [9223372036854775808]}'),
+         DeadLetter("request_ids must be positive integers below 2**63")),
     Case("dry_run as a string", Message("train", '{"dry_run": "yes"}'),
          DeadLetter("dry_run must be true or false")),
     Case("an unknown key", Message("train", '{"dry_run": true, "zoo": "other"}'),
@@ -359,6 +377,8 @@ def matches(expected: Outcome, observed: Observed) -> bool:
             and not observed.dead_letters
             and len(observed.failures) == 1
             and expected.says in observed.failures[0]
+            and "\n" not in observed.failures[0]
+            and "/" not in observed.failures[0]
         )
     if isinstance(expected, DeadLetter):
         return (
@@ -377,10 +397,12 @@ def bad_input_deployment(work_dir: Path) -> Iterator[Deployment]:
     worker process per queue; everything is stopped and dropped afterwards."""
     from sqlalchemy import make_url
 
+    from db.inference import mark_failed
     from db.jobs import create_job
-    from db.models import Request, ZooModel
+    from db.models import Request, RoutingDecision, ZooModel
     from db.scratch import scratch_database
     from router.synthetic import synthetic_zoo
+    from tests.answered import answer_by_hand
     from tests.e2e.conftest import POSTGRES_ADMIN, claimed_redis_database, require_services
     from workers import queues, runtime
     from workers.fleet import local_deployment
@@ -395,7 +417,7 @@ def bad_input_deployment(work_dir: Path) -> Iterator[Deployment]:
         if isinstance(case.input, Message) and case.input.queue in n_proofs:
             n_proofs[case.input.queue] += 1
     n_done = n_proofs["feedback"] + 1
-    n_spare = n_proofs["route"] + n_proofs["model"] + 1
+    n_spare = n_proofs["route"] + n_proofs["model"] + 2
     with (
         claimed_redis_database() as broker_url,
         scratch_database(POSTGRES_ADMIN, "messplus_badin") as url,
@@ -434,8 +456,21 @@ def bad_input_deployment(work_dir: Path) -> Iterator[Deployment]:
 
         wait_until(all_done, "the first requests to be answered", fleet)
         with sessions.begin() as session:
+            explored = set(
+                session.scalars(
+                    select(RoutingDecision.request_id).where(
+                        RoutingDecision.request_id.in_(done), RoutingDecision.explored
+                    )
+                )
+            )
+            done.sort(key=lambda request_id: request_id in explored)  # unexplored first
             served = session.get_one(Request, done[0]).served_model_id
             model = session.get_one(ZooModel, served).name
+            unasked = next(m for m in data.models if m != model)
+        failed = spare.pop()
+        answer_by_hand(sessions, [failed], served, answered_by=[])
+        with sessions.begin() as session:
+            mark_failed(session, [failed], f"{model}: unavailable")
         (work_dir / "cli").mkdir(exist_ok=True)
         yield Deployment(
             fleet=fleet,
@@ -446,8 +481,10 @@ def bad_input_deployment(work_dir: Path) -> Iterator[Deployment]:
             placeholders={
                 "done": str(done[0]),
                 "queued": str(spare[0]),
+                "failed": str(failed),
                 "acme_job": job_id,
                 "model": model,
+                "unasked": unasked,
                 "ids_10001": ", ".join(str(i) for i in range(1, 10_002)),
                 "huge": "x" * HUGE_CHARS,
                 "password": DB_PASSWORD,
@@ -586,11 +623,13 @@ def _publish(deployment: Deployment, message: Message) -> None:
 
 def _prove_consuming(deployment: Deployment, queue: str) -> str:
     """Publish a good message on the queue and wait until it is processed; says how."""
-    from db.models import Feedback, Request
+    from db.models import Feedback, Request, utcnow
+    from db.pending_ratings import SubmittedRating
     from workers import queues
     from workers.app import app
-    from workers.messages import RatingMessage, TrainRequest
-    from workers.publish import publish_feedback, publish_infer, publish_route
+    from workers.messages import TrainRequest
+    from workers.publish import publish_infer, publish_route
+    from workers.ratings import submit_ratings
 
     sessions, fleet = deployment.sessions, deployment.fleet
 
@@ -611,7 +650,8 @@ def _prove_consuming(deployment: Deployment, queue: str) -> str:
         return "next train message (a dry run) succeeded"
     if queue == "feedback":
         request_id = deployment.unrated.pop()
-        publish_feedback([RatingMessage(request_id, True)], 1)
+        rating = SubmittedRating(request_id, True, None, utcnow())
+        submit_ratings(sessions, deployment.acme_id, [rating], 1)
 
         def rated() -> bool:
             with sessions.begin() as session:
