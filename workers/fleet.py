@@ -82,6 +82,17 @@ class Fleet:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
+    def stop_one(self, name: str, timeout_s: float = 30.0) -> None:
+        """Stop one worker as a supervisor would (SIGTERM: it finishes its task first)."""
+        process = self.processes.pop(name)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
     def stop(self, timeout_s: float = 30.0) -> None:
         for process in self.processes.values():
             if process.poll() is None:
