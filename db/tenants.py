@@ -1,8 +1,16 @@
-"""Tenants: who is served, with which SLA target alpha and router settings."""
+"""Tenants: who is served, with which SLA target alpha and router settings.
+
+A tenant's name is printed in tables (`messplus tenants list`, `messplus sla`), logs, metric
+labels and reports, so it is restricted to a set that prints as itself everywhere: ASCII
+letters and digits, '.', '_' and '-', starting with a letter or digit, at most 200
+characters. Control characters (terminal escape sequences, newlines), spaces and Unicode
+direction overrides never get in.
+"""
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,13 +20,27 @@ from sqlalchemy.orm import Session
 from db.errors import InvalidValue, TenantExists, UnknownTenant
 from db.models import SlaState, Tenant
 
-__all__ = ["create_tenant", "get_tenant", "get_tenant_by_name", "list_tenants", "set_alpha"]
+__all__ = [
+    "TENANT_NAME",
+    "create_tenant",
+    "get_tenant",
+    "get_tenant_by_name",
+    "list_tenants",
+    "set_alpha",
+]
+
+TENANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 
 
 def create_tenant(
     session: Session, name: str, alpha: float, settings: Mapping[str, Any] | None = None
 ) -> Tenant:
     """Create a tenant together with its zeroed SLA state, so routers never find it missing."""
+    if not TENANT_NAME.fullmatch(name):
+        raise InvalidValue(
+            "a tenant name is 1 to 200 ASCII letters, digits, '.', '_' or '-', starting with "
+            f"a letter or digit; got {name!a}"
+        )
     _check_alpha(alpha)
     if session.scalar(select(Tenant.id).where(Tenant.name == name)) is not None:
         raise TenantExists(name)

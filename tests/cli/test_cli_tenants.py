@@ -103,6 +103,24 @@ def test_add_refuses_non_finite_numbers_and_bad_names(run: Callable[..., Run]) -
     assert "tenant name" in one_error_line(run("tenants", "add", "", "--alpha", "0.5"))
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["acme\x1b[31mred", "acme\nzeta", "acme\u202eeliot", "ac me", ".acme", "acmé", "a" * 201],
+    ids=["escape sequence", "newline", "direction override", "space", "dot first",
+         "non-ASCII", "too long"],
+)  # fmt: skip
+def test_add_allows_only_names_that_print_as_themselves(
+    run: Callable[..., Run], sessions: sessionmaker[Session], name: str
+) -> None:
+    """Issue 12.8: a name printed raw by `tenants list` and `sla` must not be able to
+    inject terminal escapes or break their tables."""
+    line = one_error_line(run("tenants", "add", name, "--alpha", "0.5"))
+    assert "tenant name" in line and "\x1b" not in line and "\u202e" not in line
+    with sessions.begin() as session:
+        assert session.scalars(select(Tenant)).all() == []
+    assert run("tenants", "add", "Team_eu-1.prod", "--alpha", "0.5").code == 0
+
+
 def test_add_refuses_a_duplicate_name(run: Callable[..., Run]) -> None:
     assert run("tenants", "add", "acme", "--alpha", "0.8").code == 0
     assert "already exists" in one_error_line(run("tenants", "add", "acme", "--alpha", "0.7"))

@@ -160,7 +160,9 @@ def read_jsonl(path: Path, max_bytes: int) -> tuple[list[tuple[int, object]], li
         try:
             values.append((number, json.loads(text, object_pairs_hook=_no_duplicate_keys)))
         except json.JSONDecodeError as exc:
-            bad.append(BadLine(number, f"malformed JSON: {exc.msg} at column {exc.colno}"))
+            # Some of json's messages end in "at" already ("Invalid control character at").
+            what = exc.msg.removesuffix(" at")
+            bad.append(BadLine(number, f"malformed JSON: {what} at column {exc.colno}"))
         except _DuplicateKey as exc:
             bad.append(BadLine(number, f"key {exc.args[0]!r} appears twice"))
     if not values and not bad:
