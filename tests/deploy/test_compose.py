@@ -11,6 +11,7 @@ import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonschema
 import pytest
@@ -125,3 +126,45 @@ def test_every_messplus_command_parses(name: str) -> None:
         parser.parse_args(argv)
     except (argparse.ArgumentError, SystemExit) as exc:
         pytest.fail(f"service {name}: `messplus {' '.join(argv)}` does not parse: {exc}")
+
+
+# Compose's interpolation: ${VAR}, ${VAR:-default}, ${VAR:?error} and $$ for a literal $.
+_INTERPOLATION = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\?)([^}]*))?\}")
+
+
+class MissingVariable(Exception):
+    """What `docker compose` refuses to start with: a required variable unset or empty."""
+
+
+def interpolate(text: str, environment: dict[str, str]) -> str:
+    """compose.yaml as Compose reads it with `environment` (the subset of its rules it uses)."""
+
+    def value(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, kind, argument = match.groups()
+        found = environment.get(name, "")
+        if kind == ":?" and not found:
+            raise MissingVariable(f"required variable {name} is missing a value: {argument}")
+        return found or (argument if kind == ":-" else "")
+
+    return _INTERPOLATION.sub(value, text)
+
+
+def test_no_password_ships_in_the_file_and_compose_refuses_to_start_without_one() -> None:
+    """Issue 12.10: the Postgres password came with compose.yaml (messplus:messplus)."""
+    text = COMPOSE.read_text()
+    with pytest.raises(MissingVariable, match="POSTGRES_PASSWORD"):
+        interpolate(text, {})
+    with pytest.raises(MissingVariable, match="POSTGRES_PASSWORD"):
+        interpolate(text, {"POSTGRES_PASSWORD": ""})
+    password = "0123abcdef"
+    resolved: dict[str, Any] = yaml.safe_load(interpolate(text, {"POSTGRES_PASSWORD": password}))
+    postgres = resolved["services"]["postgres"]["environment"]
+    assert postgres["POSTGRES_PASSWORD"] == password
+    for name, spec in resolved["services"].items():
+        url = spec.get("environment", {}).get("MESSPLUS_DATABASE_URL")
+        if url is not None:
+            parts = urlsplit(url)
+            assert (parts.username, parts.password) == (postgres["POSTGRES_USER"], password), name
+    assert "messplus:messplus@" not in text
