@@ -7,7 +7,8 @@ raises the same `UnknownJob` as asking for an id that never existed, so job ids 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from array import array
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, insert, select
@@ -17,7 +18,15 @@ from db.errors import InvalidValue, UnknownJob
 from db.models import Job, Request, RequestStatus, Response, ZooModel
 from db.tenants import get_tenant
 
-__all__ = ["JobProgress", "JobResult", "create_job", "job_progress", "job_results", "require_job"]
+__all__ = [
+    "JobProgress",
+    "JobResult",
+    "create_job",
+    "create_job_in_batches",
+    "job_progress",
+    "job_results",
+    "require_job",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,20 +70,50 @@ def create_job(
     session: Session, tenant_id: int, prompts: Sequence[str], source: str
 ) -> tuple[str, list[int]]:
     """Store a job and its requests as queued; returns the job id and request ids by seq."""
-    if not prompts:
+    job_id, request_ids = create_job_in_batches(session, tenant_id, prompts, len(prompts), source)
+    return job_id, list(request_ids)
+
+
+def create_job_in_batches(
+    session: Session,
+    tenant_id: int,
+    prompts: Iterable[str],
+    n_requests: int,
+    source: str,
+    batch_size: int = 5_000,
+) -> tuple[str, array[int]]:
+    """Store a job of `n_requests` prompts, inserted `batch_size` at a time as `prompts`
+    yields them; returns the job id and request ids by seq (8 bytes an id).
+
+    Nothing is visible to anyone before the caller's transaction commits, so a job is
+    never seen half stored however large. Raises InvalidValue, for the caller to roll back,
+    when `prompts` yields another number of prompts than announced.
+    """
+    if n_requests < 1:
         raise InvalidValue("a job needs at least one prompt")
     get_tenant(session, tenant_id)
     job_id = uuid.uuid4().hex
-    session.add(Job(id=job_id, tenant_id=tenant_id, source=source, n_requests=len(prompts)))
+    session.add(Job(id=job_id, tenant_id=tenant_id, source=source, n_requests=n_requests))
     session.flush()
-    request_ids = session.scalars(
-        insert(Request).returning(Request.id, sort_by_parameter_order=True),
-        [
-            {"job_id": job_id, "tenant_id": tenant_id, "seq": seq, "prompt": prompt}
-            for seq, prompt in enumerate(prompts)
-        ],
+    request_ids: array[int] = array("q")
+    batch: list[dict[str, object]] = []
+    for seq, prompt in enumerate(prompts):
+        batch.append({"job_id": job_id, "tenant_id": tenant_id, "seq": seq, "prompt": prompt})
+        if len(batch) == batch_size:
+            request_ids.extend(_insert_requests(session, batch))
+            batch = []
+    request_ids.extend(_insert_requests(session, batch))
+    if len(request_ids) != n_requests:
+        raise InvalidValue(f"expected {n_requests} prompts, got {len(request_ids)}")
+    return job_id, request_ids
+
+
+def _insert_requests(session: Session, rows: list[dict[str, object]]) -> Sequence[int]:
+    if not rows:
+        return []
+    return session.scalars(
+        insert(Request).returning(Request.id, sort_by_parameter_order=True), rows
     ).all()
-    return job_id, list(request_ids)
 
 
 def job_progress(session: Session, job_id: str, tenant_id: int) -> JobProgress:

@@ -181,6 +181,31 @@ def test_an_unreachable_broker_stores_nothing(
     assert _jobs(sessions) == 0
 
 
+@pytest.mark.parametrize(
+    "second_reading",
+    ['"hello"\n"world"\n"again"\n', '"hello"\n"WORLD"\n', '"hello"\n{"prompt": ""}\n'],
+    ids=["a line more", "a prompt changed", "a bad line"],
+)
+def test_a_file_changed_between_its_two_readings_stores_nothing(
+    run: Callable[..., Run],
+    sessions: sessionmaker[Session],
+    tenant: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    second_reading: str,
+) -> None:
+    """Issue 12.9: submit checks the file in one reading and stores it in a second, never
+    holding it whole; what it stores must be what it checked."""
+    path = _write(tmp_path, '"hello"\n"world"\n')
+    # The broker is checked between the two readings: the file changes there.
+    monkeypatch.setattr(
+        "workers.cli._context.check_broker", lambda: path.write_text(second_reading)
+    )
+    error = one_error_line(run("submit", str(path), "--tenant", tenant))
+    assert "changed while it was being submitted (nothing submitted)" in error
+    assert _jobs(sessions) == 0
+
+
 @pytest.fixture
 def fake_workers(sessions: sessionmaker[Session]) -> Iterator[None]:
     """Finish every queued request after a moment, the last one as failed, the way workers

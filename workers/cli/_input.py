@@ -14,10 +14,10 @@ import json
 import math
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from workers.cli import CliError
 
@@ -26,6 +26,7 @@ __all__ = [
     "alpha",
     "check_lines",
     "finite_float",
+    "iter_jsonl",
     "name",
     "point_in_time",
     "positive_int",
@@ -127,44 +128,67 @@ def name(value: str, what: str) -> str:
     return value
 
 
-def read_jsonl(path: Path, max_bytes: int) -> tuple[list[tuple[int, object]], list[BadLine]]:
-    """Every non-blank line of `path` decoded as JSON: (line number, value) pairs for the
-    lines that parse and a BadLine for each that does not.
+def iter_jsonl(path: Path, max_bytes: int) -> Iterator[tuple[int, object | BadLine]]:
+    """Every non-blank line of `path` decoded as JSON, one at a time: (line number, value),
+    or (line number, BadLine) for a line that does not parse.
 
-    Blank lines are skipped (editors add them at the end). Whole-file problems (missing,
-    larger than `max_bytes`, nothing but blank lines) raise CliError at once.
+    Streams: a file of any size allowed costs one line of memory. Blank lines are skipped
+    (editors add them at the end). Whole-file problems (missing, unreadable, larger than
+    `max_bytes`, also if it grows while read) raise CliError.
     """
     try:
         size = path.stat().st_size
         if size > max_bytes:
             raise CliError(f"{path} is {size} bytes, at most {max_bytes} (MESSPLUS_MAX_FILE_BYTES)")
-        with path.open("rb") as handle:
-            data = handle.read(max_bytes + 1)
+        handle = path.open("rb")
     except FileNotFoundError:
         raise CliError(f"no such file: {path}") from None
     except OSError as exc:
         raise CliError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if len(data) > max_bytes:  # grew after stat
-        raise CliError(f"{path} is larger than {max_bytes} bytes (MESSPLUS_MAX_FILE_BYTES)")
-    data = data.removeprefix(b"\xef\xbb\xbf")
+    read = 0
+    with handle:
+        for number, raw in enumerate(_lines(handle, path), start=1):
+            read += len(raw)
+            if read > max_bytes:  # grew after stat
+                raise CliError(f"{path} is larger than {max_bytes} bytes (MESSPLUS_MAX_FILE_BYTES)")
+            if number == 1:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")
+            if raw.strip():
+                yield number, _decode(number, raw)
+
+
+def _lines(handle: BinaryIO, path: Path) -> Iterator[bytes]:
+    try:
+        yield from handle
+    except OSError as exc:  # a directory opens, and fails on the first read
+        raise CliError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _decode(number: int, raw: bytes) -> object | BadLine:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return BadLine(number, f"not valid UTF-8 (byte {exc.start + 1} of the line)")
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except json.JSONDecodeError as exc:
+        # Some of json's messages end in "at" already ("Invalid control character at").
+        what = exc.msg.removesuffix(" at")
+        return BadLine(number, f"malformed JSON: {what} at column {exc.colno}")
+    except _DuplicateKey as exc:
+        return BadLine(number, f"key {exc.args[0]!r} appears twice")
+
+
+def read_jsonl(path: Path, max_bytes: int) -> tuple[list[tuple[int, object]], list[BadLine]]:
+    """iter_jsonl's lines, all read: (line number, value) pairs for the lines that parse and
+    a BadLine for each that does not. A file with nothing but blank lines raises CliError."""
     values: list[tuple[int, object]] = []
     bad: list[BadLine] = []
-    for number, raw in enumerate(data.split(b"\n"), start=1):
-        if not raw.strip():
-            continue
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            bad.append(BadLine(number, f"not valid UTF-8 (byte {exc.start + 1} of the line)"))
-            continue
-        try:
-            values.append((number, json.loads(text, object_pairs_hook=_no_duplicate_keys)))
-        except json.JSONDecodeError as exc:
-            # Some of json's messages end in "at" already ("Invalid control character at").
-            what = exc.msg.removesuffix(" at")
-            bad.append(BadLine(number, f"malformed JSON: {what} at column {exc.colno}"))
-        except _DuplicateKey as exc:
-            bad.append(BadLine(number, f"key {exc.args[0]!r} appears twice"))
+    for number, value in iter_jsonl(path, max_bytes):
+        if isinstance(value, BadLine):
+            bad.append(value)
+        else:
+            values.append((number, value))
     if not values and not bad:
         raise CliError(f"{path} is empty")
     return values, bad

@@ -4,17 +4,24 @@ The whole file is checked before anything is stored or sent (see workers.cli._in
 why), the job and its requests are stored in one transaction, and only then are their ids
 published to the `route` queue in chunks: a router never receives an id it cannot find.
 The job id is the only thing on stdout, so `JOB=$(messplus submit ...)` works.
+
+The file is read twice, a line at a time, and never held whole: once to check every line,
+once to store the prompts in batches inside that one transaction. Memory stays near one
+batch of prompts plus 8 bytes a request, whatever the file's size (bench/submit_memory.py).
+A file changed between the two readings is refused and nothing is stored.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from workers.cli import CliError
-from workers.cli._input import check_lines, finite_float, prompt_of, read_jsonl, refuse
+from workers.cli._input import BadLine, finite_float, iter_jsonl, prompt_of, refuse
 
 __all__ = ["register"]
 
@@ -46,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _submit(args: argparse.Namespace) -> int:
-    from db.jobs import create_job
+    from db.jobs import create_job_in_batches
     from db.tenants import get_tenant_by_name
     from workers.cli._context import broker_errors, check_broker, settings, transaction
     from workers.publish import publish_route
@@ -54,22 +61,65 @@ def _submit(args: argparse.Namespace) -> int:
     if args.poll_interval <= 0:
         raise CliError(f"--poll-interval must be > 0, got {args.poll_interval}")
     config = settings()
-    values, bad = read_jsonl(args.file, config.max_file_bytes)
-    lines = check_lines(values, lambda value: prompt_of(value, config.max_prompt_bytes), bad)
-    refuse(args.file, bad, "nothing submitted")
-    prompts = [prompt for _, prompt in lines]
+    n_prompts, digest = _check(args.file, config.max_file_bytes, config.max_prompt_bytes)
     with transaction() as session:
         tenant_id = get_tenant_by_name(session, args.tenant).id
     check_broker()
+    prompts = _prompts(args.file, config.max_file_bytes, config.max_prompt_bytes, digest)
     with transaction() as session:
-        job_id, request_ids = create_job(session, tenant_id, prompts, args.file.name[:200])
+        job_id, request_ids = create_job_in_batches(
+            session, tenant_id, prompts, n_prompts, args.file.name[:200]
+        )
     with broker_errors(f"job {job_id} is stored, but its requests could not all be queued"):
         sent = publish_route(request_ids, config.chunk_size)
     print(job_id, flush=True)
-    print(f"{len(prompts)} prompts queued in {sent} messages", file=sys.stderr)
+    print(f"{n_prompts} prompts queued in {sent} messages", file=sys.stderr)
     if args.wait:
-        _wait(job_id, tenant_id, len(prompts), args.poll_interval)
+        _wait(job_id, tenant_id, n_prompts, args.poll_interval)
     return 0
+
+
+def _check(path: Path, max_file_bytes: int, max_prompt_bytes: int) -> tuple[int, bytes]:
+    """The first reading: every line checked, each bad one reported (CliError, nothing
+    stored); returns how many prompts the file holds and a digest of them."""
+    bad: list[BadLine] = []
+    digest = hashlib.sha256()
+    count = 0
+    for number, value in iter_jsonl(path, max_file_bytes):
+        if isinstance(value, BadLine):
+            bad.append(value)
+            continue
+        try:
+            prompt = prompt_of(value, max_prompt_bytes)
+        except ValueError as exc:
+            bad.append(BadLine(number, str(exc)))
+            continue
+        digest.update(prompt.encode("utf-8") + b"\x00")
+        count += 1
+    if not count and not bad:
+        raise CliError(f"{path} is empty")
+    refuse(path, bad, "nothing submitted")
+    return count, digest.digest()
+
+
+def _prompts(
+    path: Path, max_file_bytes: int, max_prompt_bytes: int, checked: bytes
+) -> Iterator[str]:
+    """The second reading: the prompts, one at a time. A file that no longer reads as it
+    did when checked raises CliError, so the transaction storing them rolls back."""
+    changed = CliError(f"{path} changed while it was being submitted (nothing submitted)")
+    digest = hashlib.sha256()
+    for _, value in iter_jsonl(path, max_file_bytes):
+        if isinstance(value, BadLine):
+            raise changed
+        try:
+            prompt = prompt_of(value, max_prompt_bytes)
+        except ValueError:
+            raise changed from None
+        digest.update(prompt.encode("utf-8") + b"\x00")
+        yield prompt
+    if digest.digest() != checked:
+        raise changed
 
 
 def _wait(job_id: str, tenant_id: int, total: int, interval: float) -> None:
