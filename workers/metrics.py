@@ -172,7 +172,7 @@ class Metrics:
         )
         self.ratings = Counter(
             "messplus_ratings",
-            "Ratings received, by outcome (new, changed, duplicate, rejected)",
+            "Ratings applied, by outcome (new, changed, duplicate, stale, rejected)",
             ["outcome"],
             registry=None,
         )
