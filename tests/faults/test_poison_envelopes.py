@@ -102,8 +102,14 @@ def test_every_malformed_envelope_on_every_queue_is_dead_lettered_and_work_goes_
         SimulatedUser(sessions).rate_new(16)
 
         def rated() -> bool:
+            """Every served answer rated (explored ones may still be arriving)."""
             with sessions.begin() as session:
-                return session.scalar(select(func.count()).select_from(Feedback)) == N_PROMPTS
+                served = select(func.count()).where(
+                    Feedback.request_id == Request.id,
+                    Feedback.model_id == Request.served_model_id,
+                    Request.job_id == job_id,
+                )
+                return session.scalar(served) == N_PROMPTS
 
         _wait(rated, "the ratings of the job", fleet.logs)
         train_id = app.send_task(
