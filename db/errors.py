@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 __all__ = [
+    "BadDatabaseUrl",
     "DbError",
     "InvalidValue",
     "TenantExists",
@@ -24,6 +25,10 @@ __all__ = [
 
 class DbError(Exception):
     """Base of every error raised on purpose by db/."""
+
+
+class BadDatabaseUrl(DbError, ValueError):
+    """A database URL that is not one, or names a database messplus does not run on."""
 
 
 class InvalidValue(DbError, ValueError):

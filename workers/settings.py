@@ -2,7 +2,10 @@
 
 Every variable has one documented default (see the README's configuration table); an
 unknown MESSPLUS_ variable is an error, so a typo never silently falls back to a default.
-Connection strings come only from here (and db.engine for the database URL).
+Connection strings come only from here (and db.engine for the database URL). Both are
+checked for their form here, once: a database messplus does not run on or a broker
+transport kombu does not know would otherwise surface later as an ImportError or a
+KeyError deep inside SQLAlchemy or Celery.
 """
 
 from __future__ import annotations
@@ -12,11 +15,21 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-from db.engine import DATABASE_URL_ENV, database_url_from_env
+from db.engine import DATABASE_URL_ENV, database_url_from_env, normalize_database_url
+from db.errors import BadDatabaseUrl
 
-__all__ = ["BROKER_VISIBILITY_TIMEOUT_S", "PREFIX", "Settings", "SettingsError", "load_settings"]
+__all__ = [
+    "BROKER_URL_FORM",
+    "BROKER_VISIBILITY_TIMEOUT_S",
+    "PREFIX",
+    "Settings",
+    "SettingsError",
+    "broker_url_problem",
+    "load_settings",
+]
 
 PREFIX = "MESSPLUS_"
+BROKER_URL_FORM = "redis://HOST:PORT/DB (memory:// only within one process)"
 # How long Redis waits for an unacknowledged (late-ack) task before redelivering it.
 BROKER_VISIBILITY_TIMEOUT_S = 3600
 
@@ -56,6 +69,12 @@ class Settings:
     metrics_port: int = 9464
 
     def __post_init__(self) -> None:
+        try:
+            normalize_database_url(self.database_url)
+        except BadDatabaseUrl as exc:
+            raise SettingsError(f"{DATABASE_URL_ENV}: {exc}") from None
+        if problem := broker_url_problem(self.broker_url):
+            raise SettingsError(f"{PREFIX}BROKER_URL: {problem}")
         for name in ("chunk_size", "max_prompt_bytes", "max_file_bytes", "max_tokens"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be >= 1")
@@ -89,6 +108,32 @@ class Settings:
             raise SettingsError(f"{PREFIX}METRICS_DIR must be an absolute path")
         if not 0 <= self.metrics_port <= 65535:
             raise SettingsError(f"{PREFIX}METRICS_PORT must be 0..65535 (0: any free port)")
+
+
+def broker_url_problem(url: str) -> str | None:
+    """Why kombu could not use `url` as a broker, or None.
+
+    kombu reads a string without `://` as a host of its default transport (AMQP), so
+    "notaurl" would quietly become amqp://aurl; such strings are refused here. The URL is
+    never quoted back: it may carry a password.
+    """
+    from kombu.transport import resolve_transport
+    from kombu.utils.url import parse_url
+
+    scheme, separator, _ = url.partition("://")
+    if not separator or not scheme:
+        return f"not a broker URL; expected {BROKER_URL_FORM}"
+    try:
+        parse_url(url)
+    except ValueError as exc:
+        return str(exc)
+    try:
+        resolve_transport(scheme)
+    except KeyError:
+        return f"unknown broker transport {scheme!r}; expected {BROKER_URL_FORM}"
+    except ImportError as exc:
+        return f"broker transport {scheme!r} needs a library that is not installed ({exc})"
+    return None
 
 
 def _convert(name: str, raw: str, kind: str) -> object:
@@ -126,5 +171,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             raise SettingsError(f"unknown setting {key} (known: {', '.join(sorted(known))})")
         if key != DATABASE_URL_ENV:
             values[name] = _convert(name, raw, known[name])
-    values["database_url"] = database_url_from_env()
+    values["database_url"] = database_url_from_env(environ)
     return Settings(**values)  # type: ignore[arg-type]

@@ -15,7 +15,9 @@ from db.engine import (
     database_url_from_env,
     make_engine,
     normalize_database_url,
+    sqlite_file,
 )
+from db.errors import BadDatabaseUrl
 
 
 def test_plain_postgresql_urls_use_psycopg3() -> None:
@@ -33,7 +35,36 @@ def test_default_url_is_a_sqlite_file_under_the_current_directory(
     monkeypatch.chdir(tmp_path)
     url = database_url_from_env()
     assert url == f"sqlite:///{tmp_path.resolve() / '.messplus' / 'messplus.db'}"
-    assert (tmp_path / ".messplus").is_dir()
+    # Naming the default creates nothing: only `messplus db upgrade` makes a database.
+    assert not (tmp_path / ".messplus").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("mysql://root@127.0.0.1/x", "unsupported database mysql://root@127.0.0.1/x"),
+        (
+            "postgresql+psycopg2://u:secret@h/d",
+            "unsupported database postgresql+psycopg2://u:***@h/d",
+        ),
+        ("oracle://scott:tiger@h/d", "PostgreSQL (postgresql://"),
+        ("notaurl", "not a database URL"),
+        ("", "not a database URL"),
+        ("postgresql://u:secret@h:99999x/d", "not a database URL"),
+    ],
+)
+def test_only_postgres_and_sqlite_urls_are_accepted(url: str, says: str) -> None:
+    with pytest.raises(BadDatabaseUrl) as caught:
+        normalize_database_url(url)
+    assert says in str(caught.value)
+    assert "secret" not in str(caught.value) and "tiger" not in str(caught.value)
+
+
+def test_sqlite_file_names_the_file_of_a_sqlite_url(tmp_path: Path) -> None:
+    assert sqlite_file(f"sqlite:///{tmp_path}/m.db") == tmp_path / "m.db"
+    assert sqlite_file("sqlite://") is None
+    assert sqlite_file("sqlite:///:memory:") is None
+    assert sqlite_file("postgresql://h/d") is None
 
 
 def test_environment_url_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
