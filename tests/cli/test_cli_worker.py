@@ -1,20 +1,23 @@
-"""`messplus worker`: the `celery worker` arguments each stage gets (no worker is started;
-tests/e2e runs real ones)."""
+"""`messplus worker`: the `celery worker` arguments each stage gets, and what a worker
+checks before it starts (no worker is started; tests/e2e runs real ones)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+import redis
 
 from tests.cli.conftest import Run, one_error_line
 from workers.app import app
 
 
 @pytest.fixture
-def started(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """The argv of every worker the command would have started."""
+def started(monkeypatch: pytest.MonkeyPatch, broker: redis.Redis) -> list[list[str]]:
+    """The argv of every worker the command would have started (a broker is up: workers
+    refuse to start without one)."""
     calls: list[list[str]] = []
     monkeypatch.setattr(app, "worker_main", calls.append)
     return calls
@@ -65,3 +68,22 @@ def test_bad_arguments_start_nothing(run: Callable[..., Run], started: list[list
     assert run("worker", "route", "--loglevel", "chatty").code == 2
     assert run("worker", "sideways").code == 2
     assert started == []
+
+
+def test_a_worker_refuses_to_start_on_an_unmigrated_database(
+    run: Callable[..., Run], started: list[list[str]], cli_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "empty.db").touch()
+    cli_env.setenv("MESSPLUS_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    line = one_error_line(run("worker", "route"))
+    assert "has no schema, this messplus needs" in line and "messplus db upgrade" in line
+    assert started == []
+
+
+def test_a_worker_refuses_to_start_without_a_broker(
+    run: Callable[..., Run], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[list[str]] = []
+    monkeypatch.setattr(app, "worker_main", calls.append)
+    assert "broker redis://127.0.0.1:1/0 unreachable" in one_error_line(run("worker", "route"))
+    assert calls == []

@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from workers.cli import CliError
+from workers.cli import DATABASE, CliError
 
 __all__ = ["register"]
 
@@ -23,13 +23,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     upgrade.add_argument(
         "revision", nargs="?", default="head", help="target revision (default %(default)s)"
     )
-    upgrade.set_defaults(func=_upgrade)
+    upgrade.set_defaults(func=_upgrade, uses=frozenset({DATABASE}), creates_database=True)
     # No default target: going back drops data, so the user names how far.
     downgrade = commands.add_parser("downgrade", help="migrate back; 'base' drops every table")
     downgrade.add_argument("revision", help="target revision, e.g. -1 or base")
-    downgrade.set_defaults(func=_downgrade)
+    downgrade.set_defaults(func=_downgrade, uses=frozenset({DATABASE}))
     current = commands.add_parser("current", help="show the database's revision and the newest")
-    current.set_defaults(func=_current)
+    current.set_defaults(func=_current, uses=frozenset({DATABASE}))
     for parser in (upgrade, downgrade, current):
         parser.add_argument(
             "--url", help="database URL (default: $MESSPLUS_DATABASE_URL or .messplus/messplus.db)"
@@ -86,13 +86,15 @@ def _display(url: str) -> str:
 def _user_errors(url: str) -> Iterator[None]:
     """Turn a bad revision, a bad URL or an unreachable database into one CLI error line."""
     from alembic.util import CommandError
-    from sqlalchemy.exc import ArgumentError, OperationalError
+    from sqlalchemy.exc import OperationalError
+
+    from db.errors import BadDatabaseUrl
 
     try:
         yield
     except CommandError as exc:
         raise CliError(str(exc)) from exc
-    except ArgumentError as exc:
+    except BadDatabaseUrl as exc:
         raise CliError(f"bad database URL: {exc}") from exc
     except OperationalError as exc:
         reason = " ".join(str(exc.orig).split())  # driver messages span several lines

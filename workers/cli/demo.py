@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="DIR",
         help="also write `messplus report` of the batch to DIR (index.html and PNGs)",
     )
-    demo.set_defaults(func=_demo)
+    demo.set_defaults(func=_demo, uses=frozenset())
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from workers.cli import BROKER, DATABASE
 from workers.cli._input import BadLine, check_lines, read_jsonl, refuse
 
 __all__ = ["register"]
@@ -35,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     feedback.add_argument("file", type=Path, metavar="FILE.jsonl")
     feedback.add_argument("--tenant", required=True, help="the tenant whose answers these rate")
-    feedback.set_defaults(func=_feedback)
+    feedback.set_defaults(func=_feedback, uses=frozenset({DATABASE, BROKER}))
 
 
 def _feedback(args: argparse.Namespace) -> int:

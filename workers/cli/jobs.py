@@ -13,7 +13,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from workers.cli import CliError
+from workers.cli import DATABASE, CliError
 
 __all__ = ["register"]
 
@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     status.add_argument("job", metavar="JOB")
     status.add_argument("--tenant", required=True, help="the tenant that submitted the job")
     status.add_argument("--json", action="store_true", help="print one JSON object only")
-    status.set_defaults(func=_status)
+    status.set_defaults(func=_status, uses=frozenset({DATABASE}))
     results = subparsers.add_parser(
         "results",
         help="a job's answers, one JSON object per request",
@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     results.add_argument(
         "-o", "--output", type=Path, metavar="FILE.jsonl", help="write here, not to stdout"
     )
-    results.set_defaults(func=_results)
+    results.set_defaults(func=_results, uses=frozenset({DATABASE}))
 
 
 def _status(args: argparse.Namespace) -> int:

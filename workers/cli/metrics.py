@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from workers.cli import CliError
+from workers.cli import DATABASE, CliError
 from workers.cli._input import positive_int
 
 __all__ = ["register"]
@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="N",
         help="satisfaction scope=window covers the last N rated answers (default 1000)",
     )
-    serve.set_defaults(func=_serve)
+    serve.set_defaults(func=_serve, uses=frozenset({DATABASE}))
 
 
 def _port(raw: str) -> int:

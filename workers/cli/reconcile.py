@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from workers.cli import BROKER, DATABASE
 from workers.cli._input import finite_float
 
 __all__ = ["register"]
@@ -21,19 +22,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "is idempotent. Beat also runs it every MESSPLUS_RECONCILE_EVERY_S seconds.",
     )
     command.add_argument("--older-than", type=finite_float, metavar="S", help="seconds untouched")
-    command.set_defaults(func=_reconcile)
+    command.set_defaults(func=_reconcile, uses=frozenset({DATABASE, BROKER}))
 
 
 def _reconcile(args: argparse.Namespace) -> int:
     from workers import runtime
     from workers.cli import CliError
-    from workers.cli._context import broker_errors, database_errors, settings
+    from workers.cli._context import broker_errors, check_broker, database_errors, settings
     from workers.reconciler import reconcile
 
     config = settings()
     older_than = config.stuck_after_s if args.older_than is None else args.older_than
     if older_than < 0:
         raise CliError("--older-than must be >= 0")
+    check_broker()  # else "re-published 0" would hide that nothing could be re-published
     with (
         database_errors(),
         broker_errors("some stuck requests may not have been re-published; run it again"),

@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     replay.add_argument("--policy", action="append", metavar="P", help="policy to run (repeatable)")
     replay.add_argument("--json", action="store_true", help="print one JSON object only")
     replay.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the runs")
-    replay.set_defaults(func=_replay)
+    replay.set_defaults(func=_replay, uses=frozenset())
 
 
 def _seeds(raw: str) -> list[int]:

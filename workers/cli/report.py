@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from workers.cli import CliError
+from workers.cli import DATABASE, CliError
 from workers.cli._input import point_in_time
 
 __all__ = ["register", "report_dir_errors"]
@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     report.add_argument(
         "-o", "--out", dest="out_dir", type=Path, required=True, metavar="DIR", help="output"
     )
-    report.set_defaults(func=_report)
+    report.set_defaults(func=_report, uses=frozenset({DATABASE}))
 
 
 @contextmanager

@@ -14,6 +14,7 @@ import json
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from workers.cli import DATABASE
 from workers.cli._input import point_in_time, positive_int
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "duration ago: 90m, 24h, 7d)",
     )
     sla.add_argument("--json", action="store_true", help="print one JSON array only")
-    sla.set_defaults(func=_sla)
+    sla.set_defaults(func=_sla, uses=frozenset({DATABASE}))
 
 
 def _aware_time(raw: str) -> dt.datetime:

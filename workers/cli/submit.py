@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from workers.cli import CliError
+from workers.cli import BROKER, DATABASE, CliError
 from workers.cli._input import BadLine, finite_float, iter_jsonl, prompt_of, refuse
 
 __all__ = ["register"]
@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="S",
         help="with --wait: seconds between progress checks (default %(default)s)",
     )
-    submit.set_defaults(func=_submit)
+    submit.set_defaults(func=_submit, uses=frozenset({DATABASE, BROKER}))
 
 
 def _submit(args: argparse.Namespace) -> int:

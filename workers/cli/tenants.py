@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from workers.cli import CliError
+from workers.cli import DATABASE, CliError
 from workers.cli._input import alpha, finite_float, name
 
 __all__ = ["register"]
@@ -39,9 +39,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="standard errors of margin on the estimated satisfaction of unrated answers "
         "(>= 0; more costs more and misses alpha less often when few users rate)",
     )
-    add.set_defaults(func=_add)
+    add.set_defaults(func=_add, uses=frozenset({DATABASE}))
     listing = commands.add_parser("list", help="every tenant with its SLA state")
-    listing.set_defaults(func=_list)
+    listing.set_defaults(func=_list, uses=frozenset({DATABASE}))
     change = commands.add_parser(
         "set",
         help="change a tenant's SLA target",
@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     change.add_argument("name")
     change.add_argument("--alpha", type=finite_float, required=True, help="SLA target in (0, 1)")
-    change.set_defaults(func=_set)
+    change.set_defaults(func=_set, uses=frozenset({DATABASE}))
 
 
 def _add(args: argparse.Namespace) -> int:

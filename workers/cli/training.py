@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workers.cli import CliError
+from workers.cli import BROKER, DATABASE, CliError
 from workers.cli._input import positive_int
 
 if TYPE_CHECKING:
@@ -43,14 +43,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="N",
         help="ratings read per batch (default %(default)s)",
     )
-    retrain.set_defaults(func=_retrain)
+    retrain.set_defaults(func=_retrain, uses=frozenset({DATABASE}))
 
     predictors = subparsers.add_parser(
         "predictors",
         help="list predictor versions, or activate one (rollback)",
         description="Without a command: every version, newest first, with its held-out metrics.",
     )
-    predictors.set_defaults(func=_list)
+    predictors.set_defaults(func=_list, uses=frozenset({DATABASE}))
     commands = predictors.add_subparsers(dest="predictors_command", metavar="COMMAND")
     activate = commands.add_parser(
         "activate",
@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Routers switch to it on their next chunk, without a restart.",
     )
     activate.add_argument("version_id", type=positive_int, metavar="ID")
-    activate.set_defaults(func=_activate)
+    activate.set_defaults(func=_activate, uses=frozenset({DATABASE}))
 
     train = subparsers.add_parser(
         "train",
@@ -74,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="activate it even if a version is active (implies --publish)",
     )
     train.add_argument("--note", default="", help="note stored with the version")
-    train.set_defaults(func=_train)
+    train.set_defaults(func=_train, uses=_train_uses)
 
     beat = subparsers.add_parser(
         "beat",
@@ -92,7 +92,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     beat.add_argument(
         "--loglevel", type=str.upper, choices=LOG_LEVELS, default="INFO", help="default %(default)s"
     )
-    beat.set_defaults(func=_beat)
+    beat.set_defaults(func=_beat, uses=frozenset({BROKER}))
+
+
+def _train_uses(args: argparse.Namespace) -> frozenset[str]:
+    """Training on a CSV needs no deployment; storing the result needs the database."""
+    return frozenset({DATABASE}) if args.publish or args.activate else frozenset()
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
@@ -260,9 +265,17 @@ def _train(args: argparse.Namespace) -> int:
 
 def _beat(args: argparse.Namespace) -> int:
     from workers.app import app
-    from workers.cli._context import settings
+    from workers.cli._context import check_broker, settings
 
-    settings()  # a bad MESSPLUS_ variable is one error line, not a traceback from Celery
+    config = settings()
+    check_broker()  # Celery beat would retry an unreachable broker forever, quietly
     args.schedule.parent.mkdir(parents=True, exist_ok=True)
+    # The first line on stdout: a reader already gone ends the command here, quietly.
+    print(
+        f"messplus: starting beat: retraining nightly at "
+        f"{config.retrain_hour:02d}:{config.retrain_minute:02d} UTC, reconciling every "
+        f"{config.reconcile_every_s:g} s",
+        flush=True,
+    )
     app.start(["beat", f"--schedule={args.schedule}", f"--loglevel={args.loglevel}"])
     return 0

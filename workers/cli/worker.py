@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from workers.cli import CliError
+from workers.cli import BROKER, DATABASE, CliError
 from workers.cli._input import name, positive_int
 
 __all__ = ["register"]
@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             default="INFO",
             help="default %(default)s",
         )
-        parser.set_defaults(func=_worker)
+        parser.set_defaults(func=_worker, uses=frozenset({DATABASE, BROKER}))
 
 
 def _argv(queue: str, concurrency: int, loglevel: str) -> list[str]:
@@ -69,13 +69,19 @@ def _argv(queue: str, concurrency: int, loglevel: str) -> list[str]:
 def _worker(args: argparse.Namespace) -> int:
     from workers import queues
     from workers.app import app
+    from workers.cli._context import check_broker, check_schema, settings
 
+    check_schema(settings().database_url)
     if args.worker_stage == "model":
         queue = queues.model_queue(_registered_model(args.model))
     else:
         queue = {"route": queues.ROUTE, "feedback": queues.FEEDBACK, "train": queues.TRAIN}[
             args.worker_stage
         ]
+    check_broker()
+    # The first line on stdout: a reader already gone ends the command here, quietly,
+    # rather than inside Celery's banner as an "Unrecoverable error".
+    print(f"messplus: starting a worker for queue {queue}", flush=True)
     app.worker_main(_argv(queue, args.concurrency, args.loglevel))
     return 0
 

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workers.cli import CliError
+from workers.cli import DATABASE, CliError, silence_stdout
 
 if TYPE_CHECKING:
     from workers.zoo_server import ZooServer
@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     serve.add_argument("--grpc-port", type=_port, default=8001, help="default %(default)s")
     serve.add_argument("--http-port", type=_port, default=8000, help="default %(default)s")
-    serve.set_defaults(func=_serve)
+    serve.set_defaults(func=_serve, uses=frozenset())
     register_ = commands.add_parser(
         "register",
         help="record the zoo's models in the database",
@@ -46,9 +46,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     register_.add_argument("--data", type=Path, metavar="CSV", help="labelled zoo CSV")
     register_.add_argument("--unit", help="cost unit to record (default: the data's, J)")
-    register_.set_defaults(func=_register)
+    register_.set_defaults(func=_register, uses=frozenset({DATABASE}))
     listing = commands.add_parser("list", help="the models recorded in the database")
-    listing.set_defaults(func=_list)
+    listing.set_defaults(func=_list, uses=frozenset({DATABASE}))
 
 
 def _port(raw: str) -> int:
@@ -63,12 +63,17 @@ def _port(raw: str) -> int:
 
 def _announce(server: ZooServer) -> None:
     data = server.data
-    print(f"zoo ready: {len(server.models)} models, {data.n_requests} prompts from {data.name}")
-    print(f"  grpc: {server.grpc_url}")
-    print(f"  http: {server.http_url}")
-    for model in server.models:
-        print(f"  model {model}")
-    print("Ctrl-C or SIGTERM stops it.", flush=True)
+    try:
+        print(f"zoo ready: {len(server.models)} models, {data.n_requests} prompts from {data.name}")
+        print(f"  grpc: {server.grpc_url}")
+        print(f"  http: {server.http_url}")
+        for model in server.models:
+            print(f"  model {model}")
+        print("Ctrl-C or SIGTERM stops it.", flush=True)
+    except BrokenPipeError:
+        # Before Triton is stopped: it prints its last words to this stdout too.
+        silence_stdout()
+        raise
 
 
 def _serve(args: argparse.Namespace) -> int:
