@@ -14,6 +14,8 @@ __all__ = [
     "BadDatabaseUrl",
     "DbError",
     "InvalidValue",
+    "ModelInUse",
+    "PositionTaken",
     "TenantExists",
     "UnknownJob",
     "UnknownModel",
@@ -33,6 +35,27 @@ class BadDatabaseUrl(DbError, ValueError):
 
 class InvalidValue(DbError, ValueError):
     """An argument the schema would reject; raised before touching the database."""
+
+
+class PositionTaken(InvalidValue):
+    """Models would share a zoo position; `in_the_way` are the enabled models already
+    holding a position asked for, which the caller names so the user can act on them."""
+
+    def __init__(self, clashes: dict[int, list[str]], in_the_way: list[str]) -> None:
+        detail = "; ".join(f"{p}: {', '.join(n)}" for p, n in sorted(clashes.items()))
+        super().__init__(f"models would share a position ({detail})")
+        self.in_the_way = in_the_way
+
+
+class ModelInUse(DbError):
+    """A zoo model requests were routed to: its rows are history and cannot be removed."""
+
+    def __init__(self, model: str, routed: int, answers: int) -> None:
+        super().__init__(
+            f"model {model} has been routed {routed} request(s) and has {answers} stored "
+            "answer(s); its history stays for reports and retraining"
+        )
+        self.model = model
 
 
 class TenantExists(DbError):

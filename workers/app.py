@@ -8,7 +8,8 @@ from celery import Celery
 
 __all__ = ["app", "use_broker"]
 
-app = Celery("messplus", include=["workers.tasks"])
+# workers.health registers the remote-control command every worker answers its health with.
+app = Celery("messplus", include=["workers.tasks", "workers.health"])
 app.config_from_object("workers.celeryconfig")
 
 

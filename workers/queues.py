@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["FEEDBACK", "ROUTE", "TRAIN", "model_queue"]
+__all__ = ["FEEDBACK", "MODEL_PREFIX", "ROUTE", "TRAIN", "model_queue"]
 
 ROUTE = "route"
 FEEDBACK = "feedback"
 TRAIN = "train"
+MODEL_PREFIX = "model."
 
 
 def model_queue(model_name: str) -> str:
     """The queue a zoo model's workers consume: one per model, so each scales on its own."""
-    return f"model.{model_name}"
+    return f"{MODEL_PREFIX}{model_name}"

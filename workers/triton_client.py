@@ -36,8 +36,10 @@ __all__ = [
     "Completion",
     "InferenceClient",
     "connect",
+    "contract_problem",
     "estimate_tokens",
     "masked_url",
+    "serving_problems",
     "wait_until_ready",
 ]
 
@@ -50,6 +52,9 @@ TEXT_OUTPUT = "text_output"
 MAX_TOKENS = "max_tokens"
 SAMPLING_PARAMETERS = "sampling_parameters"
 OPTIONAL_OUTPUTS = ("would_satisfy", "cost", "tokens")
+# Triton's configuration name of the BYTES type text travels in.
+TEXT_TYPE = "TYPE_STRING"
+SENT_INPUTS = frozenset({TEXT_INPUT, MAX_TOKENS, SAMPLING_PARAMETERS})
 
 # Status strings as tritonclient reports them: str(grpc.StatusCode) or the HTTP status code.
 _TRANSIENT_STATUS = frozenset(
@@ -173,18 +178,38 @@ def _hide_credentials(text: str, url: str) -> str:
     return text.replace(parts.password, "***") if parts.password else text
 
 
-def _model_info(model: str, config: Mapping[str, Any]) -> _ModelInfo:
+def contract_problem(model: str, config: Mapping[str, Any]) -> str | None:
+    """Why a model with this Triton configuration cannot be called the way model workers
+    call it (unary `text_input` BYTES -> `text_output` BYTES, nothing else required), or
+    None. The same check runs before a worker or a zoo registration is accepted and before
+    the first inference, so a mismatch is found at start rather than as failed requests."""
     if config.get("model_transaction_policy", {}).get("decoupled"):
-        raise InferenceRejected(
-            f"model {model!r} is decoupled (streaming); this client sends unary requests only"
+        return f"model {model!r} is decoupled (streaming); this client sends unary requests only"
+    inputs = {str(spec["name"]): spec for spec in config.get("input", [])}
+    outputs = {str(spec["name"]): spec for spec in config.get("output", [])}
+    if TEXT_INPUT not in inputs or TEXT_OUTPUT not in outputs:
+        return (
+            f"model {model!r} does not speak {TEXT_INPUT} -> {TEXT_OUTPUT} "
+            f"(inputs {sorted(inputs)}, outputs {sorted(outputs)})"
         )
+    for name, spec in ((TEXT_INPUT, inputs[TEXT_INPUT]), (TEXT_OUTPUT, outputs[TEXT_OUTPUT])):
+        if (kind := spec.get("data_type")) != TEXT_TYPE:
+            return f"model {model!r}: {name} is {kind}, not {TEXT_TYPE} (BYTES)"
+    required = sorted(
+        n for n, spec in inputs.items() if n not in SENT_INPUTS and not spec.get("optional")
+    )
+    if required:
+        return (
+            f"model {model!r} requires input(s) {', '.join(required)} that messplus does not send"
+        )
+    return None
+
+
+def _model_info(model: str, config: Mapping[str, Any]) -> _ModelInfo:
+    if problem := contract_problem(model, config):
+        raise InferenceRejected(problem)
     inputs = frozenset(str(spec["name"]) for spec in config.get("input", []))
     declared = {str(spec["name"]) for spec in config.get("output", [])}
-    if TEXT_INPUT not in inputs or TEXT_OUTPUT not in declared:
-        raise InferenceRejected(
-            f"model {model!r} does not speak {TEXT_INPUT} -> {TEXT_OUTPUT} "
-            f"(inputs {sorted(inputs)}, outputs {sorted(declared)})"
-        )
     outputs = (TEXT_OUTPUT, *(name for name in OPTIONAL_OUTPUTS if name in declared))
     return _ModelInfo(int(config.get("max_batch_size", 0)), inputs, outputs)
 
@@ -306,6 +331,41 @@ class _TritonClient:
         except self._transport_errors:
             return ["server", *models]
 
+    def serving_problems(self, models: Sequence[str]) -> list[str]:
+        """Why Triton cannot serve each model as workers call it; [] when it serves all."""
+        if not self._server_ready():
+            return [f"Triton at {self.url} is not reachable or not ready"]
+        problems = []
+        for model in models:
+            try:
+                ready = self._client.is_model_ready(model, **self._call_kwargs)
+                if ready:
+                    self._infos.pop(model, None)
+                    self._info(model)
+            except InferenceError as exc:
+                problems.append(str(exc))
+                continue
+            except self._transport_errors:
+                ready = False
+            if not ready:
+                served = ", ".join(self._served_models()) or "no model it lists"
+                problems.append(
+                    f"{model} is not served by Triton at {self.url} (it serves {served})"
+                )
+        return problems
+
+    def _served_models(self) -> list[str]:
+        """The models Triton reports statistics for: every loaded one. The repository
+        index would be the natural source, but PyTriton leaves it empty."""
+        try:
+            stats = self._fetch_statistics()
+        except self._transport_errors:
+            return []
+        return sorted({str(entry["name"]) for entry in stats.get("model_stats", [])})
+
+    def _fetch_statistics(self) -> Mapping[str, Any]:
+        raise NotImplementedError
+
     def generate(self, model: str, prompts: Sequence[str], max_tokens: int) -> list[Completion]:
         if max_tokens < 1:
             raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
@@ -370,6 +430,9 @@ class _GrpcClient(_TritonClient):
         response = self._client.get_model_config(model, as_json=True, **self._call_kwargs)
         return response["config"]  # type: ignore[no-any-return]
 
+    def _fetch_statistics(self) -> Mapping[str, Any]:
+        return self._client.get_inference_statistics(as_json=True, **self._call_kwargs)  # type: ignore[no-any-return]
+
 
 class _HttpClient(_TritonClient):
     """tritonclient.http runs on gevent: use one instance per thread."""
@@ -384,6 +447,9 @@ class _HttpClient(_TritonClient):
 
     def _fetch_config(self, model: str) -> Mapping[str, Any]:
         return self._client.get_model_config(model)  # type: ignore[no-any-return]
+
+    def _fetch_statistics(self) -> Mapping[str, Any]:
+        return self._client.get_inference_statistics()  # type: ignore[no-any-return]
 
 
 def _open(url: str, client_timeout_s: float, max_batch: int) -> _TritonClient:
@@ -414,6 +480,14 @@ def connect(
     The client is a context manager; close it before stopping a local server.
     """
     return _open(url, client_timeout_s, max_batch)
+
+
+def serving_problems(url: str, models: Sequence[str], timeout_s: float = 5.0) -> list[str]:
+    """Why the Triton at `url` cannot serve `models` (Triton model names) the way model
+    workers call them: unreachable or not ready, a model not loaded (with the models it
+    does serve), or another tensor contract (contract_problem). [] when it serves all."""
+    with _open(url, timeout_s, DEFAULT_MAX_BATCH) as client:
+        return client.serving_problems(models)
 
 
 def wait_until_ready(url: str, models: Iterable[str], timeout_s: float = 60.0) -> None:

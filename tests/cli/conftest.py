@@ -30,9 +30,12 @@ from tests.e2e.conftest import REDIS, claimed_redis_database
 from workers import runtime
 from workers.app import app, use_broker
 from workers.cli import main
+from workers.zoo_server import ZooProcess, start_zoo_process
 
-# Nothing listens on port 1: a test that publishes without asking for `broker` fails loudly.
+# Nothing listens on port 1: a test that publishes without asking for `broker` fails loudly,
+# and one that asks Triton without asking for `triton` never reaches someone else's.
 NO_BROKER_URL = "redis://127.0.0.1:1/0"
+NO_TRITON_URL = "grpc://127.0.0.1:1"
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -94,6 +97,7 @@ def cli_env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.Mon
         monkeypatch.delenv(key)
     monkeypatch.setenv("MESSPLUS_DATABASE_URL", db_url)
     monkeypatch.setenv("MESSPLUS_BROKER_URL", NO_BROKER_URL)
+    monkeypatch.setenv("MESSPLUS_TRITON_URL", NO_TRITON_URL)
     previous = app.conf.broker_url
     use_broker(NO_BROKER_URL)
     yield monkeypatch
@@ -116,6 +120,20 @@ def broker(cli_env: pytest.MonkeyPatch) -> Iterator[redis.Redis]:
         yield client
         use_broker(NO_BROKER_URL)
         client.close()
+
+
+@pytest.fixture(scope="session")
+def zoo_server() -> Iterator[ZooProcess]:
+    """The synthetic zoo on a real CPU Triton, started once for the tests that ask for it."""
+    with start_zoo_process(None) as zoo:
+        yield zoo
+
+
+@pytest.fixture
+def triton(cli_env: pytest.MonkeyPatch, zoo_server: ZooProcess) -> ZooProcess:
+    """Commands of this test talk to the synthetic zoo's Triton (MESSPLUS_TRITON_URL)."""
+    cli_env.setenv("MESSPLUS_TRITON_URL", zoo_server.grpc_url)
+    return zoo_server
 
 
 @pytest.fixture

@@ -10,8 +10,11 @@ from pathlib import Path
 import pytest
 import redis
 
+from router.dataset import write_csv
+from router.synthetic import synthetic_zoo
 from tests.cli.conftest import Run, one_error_line
 from workers.app import app
+from workers.zoo_server import ZooProcess
 
 
 @pytest.fixture
@@ -55,18 +58,25 @@ def test_concurrency_above_one_uses_prefork_and_loglevel_passes_through(
 
 
 def test_model_worker_consumes_the_model_queue_of_a_registered_model(
-    run: Callable[..., Run], started: list[list[str]]
+    run: Callable[..., Run], started: list[list[str]], triton: ZooProcess
 ) -> None:
     assert "unknown model 'tiny-1b'" in one_error_line(run("worker", "model", "tiny-1b"))
     assert run("zoo", "register").code == 0
-    assert run("worker", "model", "tiny-1b").code == 0
+    result = run("worker", "model", "tiny-1b")
+    assert result.code == 0, result
+    assert result.out == "messplus: starting a worker for queue model.tiny-1b\n"
     assert started == [_quiet_solo("model.tiny-1b")]
 
 
-def test_bad_arguments_start_nothing(run: Callable[..., Run], started: list[list[str]]) -> None:
-    assert run("worker", "route", "--concurrency", "0").code == 2
-    assert run("worker", "route", "--loglevel", "chatty").code == 2
-    assert run("worker", "sideways").code == 2
+def test_a_model_worker_refuses_to_start_when_triton_does_not_serve_its_model(
+    run: Callable[..., Run], started: list[list[str]], triton: ZooProcess, tmp_path: Path
+) -> None:
+    data = synthetic_zoo(40, seed=5, models=("b-small", "a-big"), skills=(0, 1), cost_j=(1, 9))
+    write_csv(data.data, tmp_path / "zoo.csv")
+    assert run("zoo", "register", "--data", str(tmp_path / "zoo.csv"), "--no-check").code == 0
+    line = one_error_line(run("worker", "model", "b-small"))
+    assert line.startswith("messplus: error: not starting a worker for model b-small: ")
+    assert f"b-small is not served by Triton at {triton.grpc_url}" in line
     assert started == []
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from router.dataset import ZooData
 from workers.errors import InferenceRejected, InferenceUnavailable
-from workers.triton_client import connect, wait_until_ready
+from workers.triton_client import connect, serving_problems, wait_until_ready
 from workers.zoo_server import ZooError, ZooProcess, start_zoo_process
 
 pytestmark = pytest.mark.services
@@ -157,3 +157,23 @@ def test_busy_port_fails_fast_with_the_reason() -> None:
         with pytest.raises(ZooError, match=f"gRPC port 127.0.0.1:{port} is not available"):
             start_zoo_process(None, grpc_port=port)
     assert time.monotonic() - started < 15
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_serving_problems_names_models_triton_does_not_serve(
+    zoo: ZooProcess, protocol: str
+) -> None:
+    url = zoo.grpc_url if protocol == "grpc" else zoo.http_url
+    assert serving_problems(url, list(zoo.models)) == []
+    problems = serving_problems(url, [zoo.models[0], "llama-3.1-8b"])
+    served = ", ".join(sorted(zoo.models))
+    assert problems == [f"llama-3.1-8b is not served by Triton at {url} (it serves {served})"]
+
+
+def test_serving_problems_of_an_unreachable_triton_is_one_line() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (problem,) = serving_problems(f"grpc://127.0.0.1:{port}", ["tiny-1b"], timeout_s=2.0)
+    assert problem.startswith(f"Triton at grpc://127.0.0.1:{port} is not reachable or not ready")
+    assert "\n" not in problem

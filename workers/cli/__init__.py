@@ -47,6 +47,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "workers.cli.sla",
     "workers.cli.report",
     "workers.cli.metrics",
+    "workers.cli.health",
 )
 
 

@@ -5,12 +5,20 @@ One queue per process, so each stage scales on its own. Concurrency 1 (the defau
 the solo pool: tasks execute in the worker process itself, with no child to lose, which is
 what the slow, chunked tasks want. Gossip, mingle and heartbeat are off: these workers never
 coordinate with each other through the broker, and the events would only add broker traffic.
+
+A worker refuses to start, in one line with status 2, when it could not do its work: a
+database without the schema this messplus needs, a broker it cannot reach, and for a
+model worker a Triton that does not serve its model the way workers call it (not loaded,
+or another tensor contract). Celery alone would start "ready" and then fail, or retry,
+every message it takes. Once running, the same Triton check is its health
+(workers.health, `messplus health`).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from workers.cli import BROKER, DATABASE, CliError
 from workers.cli._input import name, positive_int
@@ -71,9 +79,10 @@ def _worker(args: argparse.Namespace) -> int:
     from workers.app import app
     from workers.cli._context import check_broker, check_schema, settings
 
-    check_schema(settings().database_url)
+    config = settings()
+    check_schema(config.database_url)
     if args.worker_stage == "model":
-        queue = queues.model_queue(_registered_model(args.model))
+        queue = queues.model_queue(_served_model(args.model, config.triton_url))
     else:
         queue = {"route": queues.ROUTE, "feedback": queues.FEEDBACK, "train": queues.TRAIN}[
             args.worker_stage
@@ -86,16 +95,34 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _registered_model(model: str) -> str:
-    """The model's name, if the zoo has it: a worker for a mistyped model would consume an
-    empty queue forever without a word."""
+def _served_model(model: str, triton_url: str) -> str:
+    """The model's name, if the zoo has it and Triton serves it as workers call it.
+
+    A worker for a mistyped model would consume an empty queue forever without a word; one
+    whose Triton lacks the model would fail every chunk after minutes of retries. A
+    disabled model still gets its worker: the requests routed to it before it was
+    disabled wait for its answers.
+    """
     from db.errors import UnknownModel
-    from db.zoo import get_model_by_name
+    from db.zoo import get_model_by_name, waiting_requests
     from workers.cli._context import transaction
+    from workers.triton_client import serving_problems
 
     name(model, "model")
     with transaction() as session:
         try:
-            return get_model_by_name(session, model).name
+            row = get_model_by_name(session, model)
         except UnknownModel as exc:
             raise CliError(f"{exc} (`messplus zoo list` shows the registered models)") from None
+        triton_name, enabled = row.triton_model_name, row.enabled
+        waiting = len(waiting_requests(session, row.id)) if not enabled else 0
+    if problems := serving_problems(triton_url, [triton_name]):
+        shown = model if triton_name == model else f"{model} (Triton model {triton_name})"
+        raise CliError(f"not starting a worker for model {shown}: {'; '.join(problems)}")
+    if not enabled:
+        print(
+            f"messplus: model {model} is disabled: this worker answers the {waiting} "
+            "request(s) routed to it before, and nothing new",
+            file=sys.stderr,
+        )
+    return model
