@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tqdm import tqdm
-
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
@@ -106,6 +104,7 @@ def _run(
     from router.mixture import cheapest_mixture
     from workers import queues, runtime
     from workers.app import app
+    from workers.progress import progress_bar
     from workers.provision import add_tenant, register_zoo
     from workers.publish import publish_route
     from workers.simulated_user import SimulatedUser
@@ -140,7 +139,7 @@ def _run(
         # Prompts arrive a chunk at a time, each answered and rated before the next, as
         # users of a live service would send them: the router learns as the batch goes.
         submitted, quiet_since = 0, time.monotonic()
-        with tqdm(total=len(prompts), desc="requests done", unit="req", file=sys.stderr) as bar:
+        with progress_bar(len(prompts), "requests done", "req") as bar:
             deadline = time.monotonic() + timeout_s
             while time.monotonic() < deadline:
                 ratings = user.rate_new(settings.chunk_size)

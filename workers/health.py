@@ -20,7 +20,14 @@ from celery.worker.control import inspect_command
 
 from workers import queues
 
-__all__ = ["HEALTH_COMMAND", "WorkerHealth", "ask_workers", "consumers", "messplus_health"]
+__all__ = [
+    "HEALTH_COMMAND",
+    "WorkerHealth",
+    "ask_workers",
+    "consumers",
+    "messplus_health",
+    "waiting_messages",
+]
 
 HEALTH_COMMAND = "messplus_health"
 TRITON_TIMEOUT_S = 2.0
@@ -85,3 +92,17 @@ def ask_workers(timeout_s: float) -> list[WorkerHealth]:
 def consumers(workers: Sequence[WorkerHealth], queue: str) -> list[WorkerHealth]:
     """The workers among `workers` that consume `queue`."""
     return [worker for worker in workers if queue in worker.queues]
+
+
+def waiting_messages(queue: str) -> int:
+    """Messages waiting in `queue` on the broker; 0 for a queue nothing was sent to yet."""
+    from kombu.exceptions import ChannelError
+
+    from workers.app import app
+
+    with app.connection_for_read() as connection:
+        try:
+            declared = connection.default_channel.queue_declare(queue=queue, passive=True)
+        except ChannelError:  # a passive declare of a queue the broker does not know
+            return 0
+    return int(declared.message_count)

@@ -4,6 +4,7 @@ to the real Redis broker."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 import math
 import re
@@ -17,9 +18,12 @@ import redis
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.jobs import JobProgress
 from db.models import Job, Request, RequestStatus
 from tests.cli.conftest import Run, one_error_line
 from workers.cli._input import prompt_of
+from workers.cli._wait import TIMEOUT_EXIT, show_progress
+from workers.progress import progress_bar
 
 
 @pytest.fixture
@@ -272,3 +276,46 @@ def test_a_prompt_of_exactly_the_limit_is_accepted() -> None:
     assert prompt_of({"prompt": "é" * 5}, 10) == "é" * 5
     with pytest.raises(ValueError, match="11 bytes"):
         prompt_of("é" * 5 + "x", 10)
+
+
+@pytest.mark.services
+def test_wait_gives_up_at_the_timeout_and_says_no_worker_consumes_the_route_queue(
+    run: Callable[..., Run], broker: redis.Redis, tenant: str, tmp_path: Path
+) -> None:
+    path = _write(tmp_path, '"a"\n"b"\n')
+    result = run(
+        "submit", str(path), "--tenant", tenant, "--wait", "--timeout", "0.3",
+        "--poll-interval", "0.05",
+    )  # fmt: skip
+    assert result.code == TIMEOUT_EXIT, result
+    job_id = result.out.strip()
+    assert (
+        "messplus: no worker seems to consume the route queue (1 message(s) wait in it, "
+        "none answered within 1 s): is `messplus worker route` running?"
+    ) in result.err
+    assert (
+        f"messplus: job {job_id} not finished after 0.3 s (2 queued, 0 routed, 0 done, "
+        f"0 failed); it goes on: `messplus status {job_id} --tenant T`"
+    ) in result.err
+    assert broker.llen("route") == 1  # the job itself is untouched
+
+
+def test_timeout_needs_wait(run: Callable[..., Run], tenant: str, tmp_path: Path) -> None:
+    path = _write(tmp_path, '"a"\n')
+    line = one_error_line(run("submit", str(path), "--tenant", tenant, "--timeout", "5"))
+    assert "--timeout needs --wait" in line
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_bar_never_shows_100_percent_beside_queued_requests() -> None:
+    terminal = _Terminal()
+    with progress_bar(300, "job", "req", stream=terminal, mininterval=0) as bar:
+        show_progress(bar, JobProgress(queued=300, routed=0, done=0, failed=0))
+        show_progress(bar, JobProgress(queued=0, routed=0, done=300, failed=0))
+    redraws = [part for part in terminal.getvalue().split("\r") if part.strip()]
+    assert redraws and all("queued=300" not in r for r in redraws if "100%" in r), redraws
+    assert "100%" in redraws[-1] and "queued=0" in redraws[-1]

@@ -64,14 +64,13 @@ def _seeds(raw: str) -> list[int]:
 def _replay(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from tqdm import tqdm
-
     from router.dataset import DatasetError, load_csv
     from router.features import HashedNgrams
     from router.messplus import MessPlusSettings
     from router.policies import PolicyContext, make_policy
     from router.replay import replay, summarise
     from router.sla import validate_alpha
+    from workers.progress import progress_bar
 
     try:
         alpha = validate_alpha(args.alpha)
@@ -100,9 +99,7 @@ def _replay(args: argparse.Namespace) -> int:
     features = HashedNgrams().featurise(data.prompts)
     total = len(policies) * len(seeds) * data.n_requests
     traces = {}
-    with tqdm(
-        total=total, desc="replay", unit="req", disable=args.json, file=sys.stderr, leave=False
-    ) as bar:
+    with progress_bar(total, "replay", "req", disable=args.json, leave=False) as bar:
         for name in policies:
             traces[name] = [
                 replay(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,10 +56,9 @@ def report_dir_errors(out_dir: Path) -> Iterator[None]:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from db.report_data import count_routed, job_scope, tenant_scope
     from workers.cli._context import transaction
+    from workers.progress import progress_bar
     from workers.report import gather, prepare_directory, write_report
 
     if args.job is None and args.tenant is None:
@@ -87,9 +85,7 @@ def _report(args: argparse.Namespace) -> int:
         # Checked before the long read, so a typo in -o fails at once.
         with report_dir_errors(args.out_dir):
             prepare_directory(args.out_dir)
-        with tqdm(
-            total=routed, desc="reading", unit="req", file=sys.stderr, delay=1.0, leave=False
-        ) as bar:
+        with progress_bar(routed, "reading", "req", delay=1.0, leave=False) as bar:
             data = gather(session, scope, bar.update)
     with report_dir_errors(args.out_dir):
         write_report(data, args.out_dir)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,6 +48,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="S",
         help="with --wait: seconds between progress checks (default %(default)s)",
     )
+    submit.add_argument(
+        "--timeout",
+        type=finite_float,
+        metavar="S",
+        help="with --wait: stop waiting after S seconds, with status 124 (the job goes on); "
+        "after 10 checks without progress the wait says which queue no worker consumes",
+    )
     submit.set_defaults(func=_submit, uses=frozenset({DATABASE, BROKER}))
 
 
@@ -56,10 +62,13 @@ def _submit(args: argparse.Namespace) -> int:
     from db.jobs import create_job_in_batches
     from db.tenants import get_tenant_by_name
     from workers.cli._context import broker_errors, check_broker, settings, transaction
+    from workers.cli._wait import wait_for_job
     from workers.publish import publish_route
 
     if args.poll_interval <= 0:
         raise CliError(f"--poll-interval must be > 0, got {args.poll_interval}")
+    if args.timeout is not None and (args.timeout <= 0 or not args.wait):
+        raise CliError(f"--timeout needs --wait and must be > 0, got {args.timeout:g}")
     config = settings()
     n_prompts, digest = _check(args.file, config.max_file_bytes, config.max_prompt_bytes)
     with transaction() as session:
@@ -75,7 +84,7 @@ def _submit(args: argparse.Namespace) -> int:
     print(job_id, flush=True)
     print(f"{n_prompts} prompts queued in {sent} messages", file=sys.stderr)
     if args.wait:
-        _wait(job_id, tenant_id, n_prompts, args.poll_interval)
+        return wait_for_job(job_id, tenant_id, n_prompts, args.poll_interval, args.timeout)
     return 0
 
 
@@ -120,32 +129,3 @@ def _prompts(
         yield prompt
     if digest.digest() != checked:
         raise changed
-
-
-def _wait(job_id: str, tenant_id: int, total: int, interval: float) -> None:
-    """Poll the job's progress until every request is final; one summary line on stderr.
-
-    Requests reach a final state only through workers, so with none running this waits
-    until Ctrl-C (exit 130); the job itself is unaffected and can be polled again with
-    `messplus status`.
-    """
-    from tqdm import tqdm
-
-    from db.jobs import job_progress
-    from workers.cli._context import transaction
-
-    started = time.monotonic()
-    with tqdm(total=total, desc=f"job {job_id[:8]}", unit="req", file=sys.stderr) as bar:
-        while True:
-            with transaction() as session:
-                progress = job_progress(session, job_id, tenant_id)
-            bar.update(progress.done + progress.failed - bar.n)
-            bar.set_postfix(queued=progress.queued, routed=progress.routed, failed=progress.failed)
-            if progress.finished:
-                break
-            time.sleep(interval)
-    print(
-        f"job {job_id}: {progress.done} done, {progress.failed} failed "
-        f"in {time.monotonic() - started:.1f} s",
-        file=sys.stderr,
-    )

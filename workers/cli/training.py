@@ -10,7 +10,6 @@ to the activated version on their next chunk.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -136,6 +135,7 @@ def _retrain(args: argparse.Namespace) -> int:
     from db.zoo import list_models
     from workers import runtime
     from workers.cli._context import transaction
+    from workers.progress import progress_bar
     from workers.training import count_feedback, retrain
 
     with transaction() as session:
@@ -148,7 +148,7 @@ def _retrain(args: argparse.Namespace) -> int:
         if stage not in bars:
             for bar in bars.values():
                 bar.close()
-            bars[stage] = tqdm(total=total, desc=stage, unit="ratings", file=sys.stderr)
+            bars[stage] = progress_bar(total, stage, "ratings")
         bars[stage].update(rows)
 
     try:
