@@ -75,6 +75,8 @@ log = logging.getLogger(__name__)
 # Failure reasons are written "<class>: <detail>" (workers.tasks, workers.inference); only
 # the class becomes a label, so a free-text message can never explode the series count.
 FAILURE_CLASSES = ("unavailable", "rejected")
+# Below this many answers a stored SLA sum is rounding error (see _without_dust).
+DUST_ANSWERS = 1e-9
 _MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # One routing chunk claims, decides and stores up to MESSPLUS_CHUNK_SIZE requests.
 _ROUTE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -285,7 +287,12 @@ def read_database_figures(session: Session, window: int) -> DatabaseFigures:
         confidence = MessPlusSettings(**tenant.settings).sla_confidence
         unrated_debt = report.unrated.debt(tenant.alpha, confidence)
         tenants.append(
-            _TenantFigures(report, state.virtual_queue, state.pending_debt, unrated_debt)
+            _TenantFigures(
+                report,
+                _without_dust(state.virtual_queue),
+                _without_dust(state.pending_debt),
+                _without_dust(unrated_debt),
+            )
         )
     stats = read_model_stats(session)
     models = [
@@ -298,6 +305,17 @@ def read_database_figures(session: Session, window: int) -> DatabaseFigures:
         for model in list_models(session)
     ]
     return DatabaseFigures(tenants, models, active_version_id(session))
+
+
+def _without_dust(answers: float) -> float:
+    """A sum of many +-(alpha - p) steps, with the rounding error of its additions removed.
+
+    The stored debts are running sums in the database: once every answer is rated they
+    should be 0 but read -1.3e-15, which a dashboard shows as a debt. Anything below
+    DUST_ANSWERS (a billionth of an answer, far above the error of a billion additions
+    and far below any real debt) is 0; real values, negative ones included, are kept.
+    """
+    return 0.0 if abs(answers) < DUST_ANSWERS else answers
 
 
 def database_families(figures: DatabaseFigures | None, window: int) -> list[Metric]:

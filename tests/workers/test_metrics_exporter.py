@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import generate_latest
+from sqlalchemy import update
 
 from db.engine import make_engine, make_sessionmaker
 from db.migrate import upgrade
+from db.models import SlaState
 from router.synthetic import synthetic_zoo
 from tests.prometheus import dashboard_metric_names, sample_names, samples
 from workers.metrics import exporter_registry
@@ -133,3 +135,28 @@ def test_metrics_settings_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     settings = load_settings({"MESSPLUS_METRICS_DIR": ""})
     assert (settings.metrics_dir, settings.metrics_port) == (None, 9464)
     assert load_settings({"MESSPLUS_METRICS_DIR": "/var/lib/m"}).metrics_dir == "/var/lib/m"
+
+
+def test_float_dust_in_stored_sums_reads_as_zero(tmp_path: Path) -> None:
+    """Sums of many +-(alpha - p) steps end a few ulps off zero once every answer is rated;
+    the gauges show 0 then, and keep real values, negative ones included, as they are."""
+    url = f"sqlite:///{tmp_path / 'messplus.db'}"
+    upgrade(url)
+    sessions = make_sessionmaker(make_engine(url))
+    with sessions.begin() as session:
+        register_zoo(session, synthetic_zoo(50, seed=0).data)
+        dusty = add_tenant(session, "dusty", 0.7).id
+        ahead = add_tenant(session, "ahead", 0.7).id
+        session.execute(
+            update(SlaState)
+            .where(SlaState.tenant_id == dusty)
+            .values(pending_debt=-1.3322676295501878e-15, virtual_queue=4.4e-16)
+        )
+        session.execute(
+            update(SlaState).where(SlaState.tenant_id == ahead).values(pending_debt=-0.3)
+        )
+    exposition = generate_latest(exporter_registry(sessions, None, window=100)).decode()
+    pending = samples(exposition, "messplus_tenant_pending_debt")
+    assert pending[(("tenant", "dusty"),)] == 0.0
+    assert pending[(("tenant", "ahead"),)] == -0.3
+    assert samples(exposition, "messplus_tenant_virtual_queue")[(("tenant", "dusty"),)] == 0.0
