@@ -36,7 +36,7 @@ from workers.cli import BROKEN_PIPE_EXIT, BROKER, DATABASE, build_parser, uses
 
 pytestmark = pytest.mark.services
 
-RUN_TIMEOUT_S = 300.0
+RUN_TIMEOUT_S = 180.0
 PARALLEL = 3
 DB_PASSWORD = "Sweep-pw-3xq"
 
@@ -58,6 +58,11 @@ SAMPLES: dict[str, str] = {
 OVERRIDES: dict[tuple[str, ...], dict[str, str]] = {
     ("feedback",): {"file": "$work/ratings.jsonl"},
     ("tenants", "add"): {"name": "swept"},
+    # Models whose change leaves the zoo the other commands see as it was: two spare,
+    # disabled rows, and enabling a model that is enabled already.
+    ("zoo", "disable"): {"name": "spare-a"},
+    ("zoo", "enable"): {"name": "$model"},
+    ("zoo", "remove"): {"name": "spare-b"},
 }
 OPTIONS: dict[tuple[str, ...], str] = {
     ("demo",): "--prompts 8",
@@ -173,6 +178,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     from db.jobs import create_job
     from db.migrate import upgrade
     from db.predictors import publish_version
+    from db.zoo import ModelSpec, upsert_models
     from router.dataset import write_csv
     from router.predictor import SatisfactionPredictor
     from router.synthetic import synthetic_zoo
@@ -197,6 +203,21 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     ):
         with sessions.begin() as session:
             register_zoo(session, data)
+            upsert_models(
+                session,
+                [
+                    ModelSpec(
+                        name=name,
+                        triton_model_name=name,
+                        position=data.n_models + offset,
+                        cost_per_request=1.0,
+                        cost_per_token=0.0,
+                        cost_unit="J",
+                        enabled=False,
+                    )
+                    for offset, name in enumerate(("spare-a", "spare-b"))
+                ],
+            )
             acme = add_tenant(session, "acme", 0.6).id
             publish_version(
                 session,
