@@ -21,6 +21,7 @@ import csv
 import datetime as dt
 import html
 import math
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ __all__ = [
 ]
 
 CALIBRATION_BINS = 10
+_ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d)?")
 # Model-mix windows across the scope: enough to see the mix move, few enough that each
 # window's shares rest on more than a handful of requests.
 MIX_WINDOWS = 40
@@ -75,7 +77,14 @@ PLOTS: dict[str, tuple[str, str]] = {
         "The SLA debt the router decided on (the tenant's queue plus the estimated debt of "
         "served answers not rated yet). A tenant's queue starts at V + headroom (dotted) and "
         "stays within some answers of it while the SLA is on track; one that keeps climbing "
-        "means the models it is using fall short and the router is escalating to larger ones.",
+        "means the models it is using fall short and the router is escalating to larger ones. "
+        "Steps at chunk boundaries are expected: within a chunk of requests (256 by "
+        "default) the queue moves by alpha minus each served answer's predicted "
+        "satisfaction, and the next chunk reads the stored sums, which add the correction "
+        "measured on rated answers and a margin of the tenant's sla_confidence standard "
+        "errors of the unrated answers' estimate. That margin is largest while many "
+        "answers are unrated and few ratings exist: before the first rating, 0.75 standard "
+        "errors of 256 unrated answers are about 43 answers; it shrinks as ratings arrive.",
     ),
     "cost.png": (
         "Cumulative cost",
@@ -430,6 +439,7 @@ dt { font-weight: bold; }
 figure { margin: 2em 0; }
 img { max-width: 100%; border: 1px solid #eee; }
 figcaption { max-width: 60em; color: #444; }
+.nowrap { white-space: nowrap; }
 """
 
 
@@ -456,6 +466,8 @@ def render_html(data: ReportData, curves: Sequence[CalibrationCurve]) -> str:
         for name, (title, caption) in PLOTS.items()
     )
     title = f"messplus report: {data.scope.tenant}, {data.scope.describe()}"
+    # A browser breaks lines at the hyphens of an ISO time: keep each time whole.
+    heading = _ISO_TIME.sub(r'<span class="nowrap">\g<0></span>', e(title))
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -464,7 +476,7 @@ def render_html(data: ReportData, curves: Sequence[CalibrationCurve]) -> str:
 <style>{_STYLE}</style>
 </head>
 <body>
-<h1>{e(title)}</h1>
+<h1>{heading}</h1>
 <dl>
 {summary}
 </dl>

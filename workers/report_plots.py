@@ -61,9 +61,9 @@ def plot_satisfaction(
         ax.plot(x, y, lw=1.3, label=f"running satisfaction (ends {running[-1]:.3f})")
     else:
         ax.text(0.5, 0.5, "no rated answers yet", ha="center", transform=ax.transAxes)
-    mark_alpha(ax, alpha)
+    mark_alpha(ax, alpha, [running])
     ax.set(xlabel="rated served answers, in routing order", ylabel="share satisfied")
-    ax.legend(loc="lower right", fontsize=9)
+    ax.legend(loc="best", fontsize=9)  # clear of the line, wherever it ends
     _save(fig, ax, title, path)
 
 

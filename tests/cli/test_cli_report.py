@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -278,6 +279,13 @@ def test_report_of_a_1000_request_job(
     since_dir = tmp_path / "since"
     assert run("report", "--tenant", "acme", "--since", "1h", "-o", str(since_dir)).code == 0
     _check_report(since_dir, expected)
+    # The title keeps its time on one line: a browser breaks at the ISO date's hyphens.
+    heading = re.search(r"<h1>(.*)</h1>", (since_dir / "index.html").read_text()).group(1)
+    assert re.fullmatch(
+        r'messplus report: acme, requests submitted since <span class="nowrap">'
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00</span>",
+        heading,
+    ), heading
     assert run("report", "--job", built.job_id, "-o", str(tmp_path / "job")).code == 0
     assert (tmp_path / "job" / "table.csv").read_text() == (out_dir / "table.csv").read_text()
 
@@ -398,3 +406,9 @@ def test_report_refuses_what_it_cannot_report(
         assert line.startswith(f"messplus: error: cannot write the report to {target}: "), line
     assert not (tmp_path / "out").exists()  # refused before anything was made
     assert run("report", "--job", job, "-o", out).code == 0
+
+
+def test_the_virtual_queue_caption_explains_its_steps_at_chunk_boundaries() -> None:
+    caption = PLOTS["virtual_queue.png"][1]
+    assert "Steps at chunk boundaries are expected" in caption
+    assert "sla_confidence standard errors" in caption
