@@ -124,7 +124,7 @@ def _run(
             publish_version(
                 session,
                 train_from_data(history).to_bytes(),
-                {"trained_on": history.n_requests},
+                {"source": "history", "trained_on": history.n_requests},
                 "warm start from labelled history",
                 activate=True,
             )

@@ -42,7 +42,11 @@ from router.messplus import MessPlusSettings, decide_chunk, draws_for
 from router.predictor import SatisfactionPredictor
 from workers import metrics
 
-__all__ = ["PredictorCache", "route_chunk", "tenant_settings"]
+__all__ = ["WARM_START_SOURCES", "PredictorCache", "route_chunk", "tenant_settings"]
+
+# metrics["source"] of a version that learned from labelled data outside the live ratings
+# (`messplus train FILE.csv`, the demo's labelled history): a warm start.
+WARM_START_SOURCES = frozenset({"csv", "history"})
 
 
 @dataclass
@@ -51,24 +55,34 @@ class PredictorCache:
 
     Checking costs one indexed query per chunk; a router switches to a new version on its
     next chunk without a restart, and a chunk is always decided by exactly one version.
+
+    Routers decide on each model's live rating counts (the model_stats every feedback
+    worker keeps), not on the counts a version was trained on. A retrained version's
+    counts are those same ratings, taken earlier; a warm start's are offline labels that
+    the live counts know nothing of: `offline` keeps them, to be added to the live ones.
+    Replacing them instead made a warm start worthless until the first ratings: the
+    first batch was routed as if every model satisfied half the prompts.
     """
 
     version_id: int | None = None
     predictor: SatisfactionPredictor | None = None
     n_models: int = 0
     loads: int = field(default=0)
+    offline: tuple[np.ndarray, np.ndarray] | None = None
 
     def get(self, session: Session, n_models: int) -> tuple[int | None, SatisfactionPredictor]:
         current = active_version_id(session)
         stale = self.predictor is None or current != self.version_id
         if stale or n_models != self.n_models:
             version = active_version(session) if current is not None else None
-            loaded = None
+            loaded, self.offline = None, None
             if version is not None:
                 loaded = SatisfactionPredictor.from_bytes(version.blob)
             if loaded is None or loaded.n_models != n_models:
                 # No version yet, or one trained for another zoo: start from base rates.
                 loaded, current = SatisfactionPredictor.base_rates(n_models), None
+            elif version is not None and version.metrics.get("source") in WARM_START_SOURCES:
+                self.offline = (loaded.successes.copy(), loaded.trials.copy())
             self.version_id, self.predictor, self.n_models = current, loaded, n_models
             self.loads += 1
         assert self.predictor is not None
@@ -81,13 +95,18 @@ def tenant_settings(raw: dict[str, object]) -> MessPlusSettings:
 
 
 def _live_counts(
-    predictor: SatisfactionPredictor, models: Sequence[ZooModel], stats: dict[int, ModelTally]
+    predictor: SatisfactionPredictor,
+    models: Sequence[ZooModel],
+    stats: dict[int, ModelTally],
+    offline: tuple[np.ndarray, np.ndarray] | None,
 ) -> None:
-    """Put the zoo's live rating counts into the predictor's base layer."""
-    predictor.set_counts(
-        np.array([stats[m.id].successes if m.id in stats else 0 for m in models]),
-        np.array([stats[m.id].trials if m.id in stats else 0 for m in models]),
-    )
+    """Put the zoo's live rating counts, plus a warm start's offline ones, into the
+    predictor's base layer."""
+    successes = np.array([stats[m.id].successes if m.id in stats else 0 for m in models])
+    trials = np.array([stats[m.id].trials if m.id in stats else 0 for m in models])
+    if offline is not None:
+        successes, trials = successes + offline[0], trials + offline[1]
+    predictor.set_counts(successes, trials)
 
 
 def _cost_estimate(models: Sequence[ZooModel], stats: dict[int, ModelTally]) -> np.ndarray:
@@ -122,7 +141,7 @@ def route_chunk(
             raise RuntimeError("the zoo has no enabled model")
         stats = read_model_stats(session)
         version_id, predictor = cache.get(session, len(models))
-        _live_counts(predictor, models, stats)
+        _live_counts(predictor, models, stats, cache.offline)
         cost = _cost_estimate(models, stats)
         by_tenant: dict[int, list[Request]] = defaultdict(list)
         for request in claimed:

@@ -9,12 +9,13 @@ import time
 import numpy as np
 from sqlalchemy import func, select
 
+from db.model_stats import add_ratings
 from db.models import Request, RoutingDecision
 from db.predictors import activate, publish_version
 from router.predictor import SatisfactionPredictor
 from tests.training.conftest import Deployment
 from workers.routing import PredictorCache, route_chunk
-from workers.training import retrain
+from workers.training import retrain, train_from_data
 
 CHUNK = 20
 
@@ -105,3 +106,33 @@ def test_switching_versions_while_routing_routes_every_request_once(
         )
         statuses = set(session.scalars(select(Request.status).where(Request.id.in_(request_ids))))
     assert decided == len(request_ids) and statuses == {"routed"}
+
+
+def test_a_warm_start_keeps_its_offline_counts_under_the_live_ones(
+    deployment: Deployment,
+) -> None:
+    """`messplus train FILE.csv` counts are labels the live ratings know nothing of:
+    routers add the live counts to them. A retrained version's counts are the live
+    ratings themselves: the live counts replace them."""
+    warm = train_from_data(deployment.zoo.data)
+    with deployment.sessions.begin() as session:
+        version = publish_version(session, warm.to_bytes(), {"source": "csv"}, activate=True)
+        warm_id = version.id
+    cache, rng = PredictorCache(), np.random.default_rng(0)
+    route_chunk(deployment.sessions, deployment.submit(["first?"]), rng, cache)
+    assert cache.version_id == warm_id and cache.predictor is not None
+    assert cache.predictor.trials.tolist() == warm.trials.tolist()  # no rating yet
+    assert cache.predictor.successes.tolist() == warm.successes.tolist()
+
+    with deployment.sessions.begin() as session:
+        add_ratings(session, {deployment.model_ids[0]: (3, 4)})
+    route_chunk(deployment.sessions, deployment.submit(["second?"]), rng, cache)
+    assert cache.predictor.trials.tolist() == (warm.trials + np.array([4, 0, 0])).tolist()
+    assert cache.predictor.successes.tolist() == (warm.successes + np.array([3, 0, 0])).tolist()
+
+    with deployment.sessions.begin() as session:
+        version = publish_version(session, warm.to_bytes(), {"train_ratings": 4}, activate=True)
+        retrained = version.id
+    route_chunk(deployment.sessions, deployment.submit(["third?"]), rng, cache)
+    assert cache.version_id == retrained
+    assert cache.predictor.trials.tolist() == [4, 0, 0]
