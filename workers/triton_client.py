@@ -335,23 +335,25 @@ class _TritonClient:
         """Why Triton cannot serve each model as workers call it; [] when it serves all."""
         if not self._server_ready():
             return [f"Triton at {self.url} is not reachable or not ready"]
-        problems = []
+        problems, missing = [], []
         for model in models:
             try:
-                ready = self._client.is_model_ready(model, **self._call_kwargs)
-                if ready:
-                    self._infos.pop(model, None)
-                    self._info(model)
+                if not self._client.is_model_ready(model, **self._call_kwargs):
+                    missing.append(model)
+                    continue
+                self._infos.pop(model, None)
+                self._info(model)
             except InferenceError as exc:
                 problems.append(str(exc))
-                continue
             except self._transport_errors:
-                ready = False
-            if not ready:
-                served = ", ".join(self._served_models()) or "no model it lists"
-                problems.append(
-                    f"{model} is not served by Triton at {self.url} (it serves {served})"
-                )
+                missing.append(model)
+        if missing:
+            served = ", ".join(self._served_models()) or "no model it lists"
+            verb = "is" if len(missing) == 1 else "are"
+            names = ", ".join(missing)
+            problems.insert(
+                0, f"{names} {verb} not served by Triton at {self.url} (it serves {served})"
+            )
         return problems
 
     def _served_models(self) -> list[str]:

@@ -19,6 +19,7 @@ from db.pending_ratings import SubmittedRating
 from router.synthetic import SyntheticZoo, synthetic_zoo
 from tests.answered import rate_by_hand, store_answers
 from tests.cli.conftest import (  # noqa: F401 - fixtures, registered by importing them
+    broker,
     cli_env,
     db_url,
     migrated_sqlite_file,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import redis
 
 from db.predictors import active_version, active_version_id, list_versions
 from router.dataset import write_csv
@@ -143,8 +144,9 @@ def test_train_publish_without_a_zoo(run: Callable[..., Run], labelled_csv: Path
     assert "no enabled model" in one_error_line(run("train", str(labelled_csv), "--publish"))
 
 
+@pytest.mark.services
 def test_beat_runs_celery_beat_with_a_schedule_file(
-    run: Callable[..., Run], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    run: Callable[..., Run], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, broker: redis.Redis
 ) -> None:
     started: list[list[str]] = []
     monkeypatch.setattr(app, "start", started.append)

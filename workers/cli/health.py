@@ -58,8 +58,9 @@ def _health(args: argparse.Namespace) -> int:
         where = " on this host" if args.this_host else ""
         print(f"no worker{where} answered within {args.timeout:g} s")
         return 1
-    width = max(len(w.node) for w in workers)
+    nodes = max(len(w.node) for w in workers)
+    queues = max(len(",".join(w.queues) or "-") for w in workers)
     for worker in workers:
         state = "ok" if worker.healthy else "; ".join(worker.problems)
-        print(f"{worker.node:<{width}}  {','.join(worker.queues) or '-'}  {state}")
+        print(f"{worker.node:<{nodes}}  {','.join(worker.queues) or '-':<{queues}}  {state}")
     return 0 if all(w.healthy for w in workers) else 1

@@ -67,8 +67,10 @@ def _submit(args: argparse.Namespace) -> int:
 
     if args.poll_interval <= 0:
         raise CliError(f"--poll-interval must be > 0, got {args.poll_interval}")
-    if args.timeout is not None and (args.timeout <= 0 or not args.wait):
-        raise CliError(f"--timeout needs --wait and must be > 0, got {args.timeout:g}")
+    if args.timeout is not None and not args.wait:
+        raise CliError("--timeout needs --wait: it limits the wait, not the job")
+    if args.timeout is not None and args.timeout <= 0:
+        raise CliError(f"--timeout must be > 0, got {args.timeout:g}")
     config = settings()
     n_prompts, digest = _check(args.file, config.max_file_bytes, config.max_prompt_bytes)
     with transaction() as session:

@@ -193,7 +193,11 @@ def _register(args: argparse.Namespace) -> int:
                 "`messplus zoo disable NAME` a model requests were routed to, or "
                 "`messplus zoo remove NAME` one registered by mistake; nothing registered"
             ) from None
-    checked = "not checked against Triton" if args.no_check else f"served by {triton_url}"
+    checked = (
+        "not checked against Triton"
+        if args.no_check
+        else f"Triton at {triton_url} serves each as model workers call it"
+    )
     print(f"registered {data.n_models} models from {data.name} ({checked})")
     if again := sorted(disabled & set(data.models)):
         print(f"enabled again: {', '.join(again)}")
