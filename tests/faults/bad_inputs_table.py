@@ -47,6 +47,8 @@ def _input(case: Case) -> str:
     shown = " ".join(f"MESSPLUS_{k}={v}" for k, v in spec.env)
     shown += f" messplus {spec.args}" if shown else f"messplus {spec.args}"
     text = f"`{_cell(shown, INPUT_CHARS)}`"
+    if spec.stdout != "pipe":
+        text += {"gone": ", stdout's reader gone", "closed": ", stdout closed"}[spec.stdout]
     if spec.file is not None:
         content = spec.file if isinstance(spec.file, str) else repr(spec.file)
         text += f", file `{_cell(content, INPUT_CHARS)}`"

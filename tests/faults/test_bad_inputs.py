@@ -17,6 +17,7 @@ stay where they are; here every kind runs end to end, against the real processes
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import re
 import shlex
@@ -35,6 +36,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.faults.envelopes import MALFORMED
+from workers.cli import BROKEN_PIPE_EXIT
 from workers.fleet import Fleet
 
 pytestmark = pytest.mark.services
@@ -72,16 +74,23 @@ class NoOp:
     """Consumed with nothing to do: the ids name no request waiting for this stage."""
 
 
-Outcome = Refused | DeadLetter | Failed | NoOp
+@dataclass(frozen=True)
+class Quiet:
+    """Ended quietly as a tool killed by SIGPIPE does: status 141, nothing on stderr."""
+
+
+Outcome = Refused | DeadLetter | Failed | NoOp | Quiet
 
 
 @dataclass(frozen=True)
 class Command:
-    """`messplus ARGS` in a process of its own; $file names a file holding `file`."""
+    """`messplus ARGS` in a process of its own; $file names a file holding `file`. Its
+    stdout is read (pipe), a pipe whose reader is gone (gone), or closed (closed)."""
 
     args: str
     file: str | bytes | None = None
     env: tuple[tuple[str, str], ...] = ()
+    stdout: str = "pipe"
 
 
 @dataclass(frozen=True)
@@ -119,6 +128,10 @@ _SUBMIT = "submit $file --tenant acme"
 _FEEDBACK = "feedback $file --tenant acme"
 _RATED_AT = '{"request_id": $done, "satisfied": true, "rated_at": "%s"}\n'
 _ROUTE_BODY = '[[{"request_ids": [$queued]}], {}, {}]'
+_OTHER_ZOO_CSV = (
+    "doc_id,input_text,benchmark_name,label_b-small,energy_consumption_b-small,"
+    "inference_time_b-small\n0,hello,x,1,1.0,0.1\n"
+)
 
 # Issue 12.1: every malformed envelope on every queue, then a few more kinds that also
 # stopped a worker (or slipped through) when tried by hand.
@@ -268,6 +281,38 @@ CASES: tuple[Case, ...] = (
          Command("tenants list",
                  env=(("DATABASE_URL", "postgresql://postgres:$password@127.0.0.1:1/none"),)),
          Refused("postgresql://postgres:***@127.0.0.1:1/none")),
+    Case("a database URL of a database messplus does not run on",
+         Command("tenants list", env=(("DATABASE_URL", "mysql://root@127.0.0.1/x"),)),
+         Refused("unsupported database mysql://root@127.0.0.1/x")),
+    Case("the same, migrating",
+         Command("db upgrade", env=(("DATABASE_URL", "mysql://root@127.0.0.1/x"),)),
+         Refused("unsupported database mysql://root@127.0.0.1/x")),
+    Case("a database URL that is not a URL",
+         Command("tenants list", env=(("DATABASE_URL", "notaurl"),)),
+         Refused("not a database URL")),
+    Case("no database URL, and no database where the default would be",
+         Command("tenants list", env=(("DATABASE_URL", ""),)), Refused("no database at")),
+    Case("a broker URL of an unknown transport",
+         Command(_SUBMIT, '"hello"\n', env=(("BROKER_URL", "foo://bar"),)),
+         Refused("unknown broker transport 'foo'")),
+    Case("a broker URL that is not a URL",
+         Command(_SUBMIT, '"hello"\n', env=(("BROKER_URL", "notaurl"),)),
+         Refused("not a broker URL")),
+    Case("a broker that refuses connections",
+         Command(_SUBMIT, '"hello"\n', env=(("BROKER_URL", "redis://127.0.0.1:1/0"),)),
+         Refused("broker redis://127.0.0.1:1/0 unreachable")),
+    Case("stdout's reader gone (`| head -0`)", Command("zoo register", stdout="gone"), Quiet()),
+    Case("stdout closed (`>&-`)", Command("zoo list", stdout="closed"),
+         Refused("standard output is closed")),
+    Case("a zoo the Triton it points at does not serve",
+         Command("zoo register --data $file", _OTHER_ZOO_CSV),
+         Refused("b-small is not served by Triton")),
+    Case("removing a model requests were routed to", Command("zoo remove $model"),
+         Refused("has been routed")),
+    Case("disabling a model not in the zoo", Command("zoo disable gpt-9"),
+         Refused("unknown model 'gpt-9'")),
+    Case("--timeout without --wait", Command(f"{_SUBMIT} --timeout 5", '"hello"\n'),
+         Refused("--timeout needs --wait")),
     Case("a body that is not JSON",
          Message("route", "{not json", raw=True, task="messplus.route"),
          DeadLetter("cannot decode the body")),
@@ -387,6 +432,13 @@ def matches(expected: Outcome, observed: Observed) -> bool:
             and expected.says in observed.failures[0]
             and "\n" not in observed.failures[0]
             and "/" not in observed.failures[0]
+        )
+    if isinstance(expected, Quiet):
+        return (
+            observed.exit_code == BROKEN_PIPE_EXIT
+            and not observed.error_line
+            and quiet
+            and not observed.changed
         )
     if isinstance(expected, DeadLetter):
         return (
@@ -581,15 +633,32 @@ def _run_command(deployment: Deployment, command: Command) -> tuple[int, str, st
         file.write_bytes(content)
     environment = dict(deployment.fleet.environment)
     environment |= {f"MESSPLUS_{k}": _fill(v, deployment) for k, v in command.env}
-    args = shlex.split(_fill(command.args, deployment, file))
-    result = subprocess.run(
-        [sys.executable, "-m", "workers.cli", *args],
-        cwd=cli_dir,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=WAIT_S,
-    )
+    args = [
+        sys.executable,
+        "-m",
+        "workers.cli",
+        *shlex.split(_fill(command.args, deployment, file)),
+    ]
+    if command.stdout == "closed":
+        args = ["sh", "-c", 'exec "$@" >&-', "sh", *args]
+    stdout = subprocess.PIPE
+    if command.stdout == "gone":
+        read_end, stdout = os.pipe()
+        os.close(read_end)
+    try:
+        result = subprocess.run(
+            args,
+            cwd=cli_dir,
+            env=environment,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=WAIT_S,
+        )
+    finally:
+        if command.stdout == "gone":
+            os.close(stdout)
+    result.stdout = result.stdout or ""
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     error_line = lines[-1] if result.returncode != 0 and lines else ""
     if file is not None:
@@ -704,12 +773,13 @@ def _route_by_hand(deployment: Deployment, request_id: int) -> None:
 
 def _footprint(deployment: Deployment) -> dict[str, int]:
     """Row counts a refused or dead-lettered input must leave alone (proofs excluded)."""
-    from db.models import Feedback, Job, PredictorVersion, Response, Tenant
+    from db.models import Feedback, Job, PredictorVersion, Response, Tenant, ZooModel
 
     proofs = deployment.reserved
     with deployment.sessions.begin() as session:
         return {
             "jobs": session.scalar(select(func.count()).select_from(Job)) or 0,
+            "zoo models": session.scalar(select(func.count()).select_from(ZooModel)) or 0,
             "tenants": session.scalar(select(func.count()).select_from(Tenant)) or 0,
             "ratings": session.scalar(
                 select(func.count()).where(Feedback.request_id.not_in(proofs))
