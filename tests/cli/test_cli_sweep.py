@@ -314,6 +314,10 @@ def test_the_sweep_covers_every_command_with_what_it_uses() -> None:
     parser = build_parser()
     for path, command in COMMANDS:
         args = parser.parse_args(sample_argv(path, command))
+        assert "uses" in vars(args), (
+            f"`messplus {' '.join(path)}` declares no `uses`: add uses=frozenset(...) "
+            "(DATABASE, BROKER or nothing) to its set_defaults"
+        )
         assert uses(args) <= {DATABASE, BROKER}, path
     assert ("zoo", "list") in dict(COMMANDS)
     assert ("predictors",) in dict(COMMANDS) and ("predictors", "activate") in dict(COMMANDS)

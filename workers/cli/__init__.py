@@ -67,9 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def uses(args: argparse.Namespace) -> frozenset[str]:
-    """What the parsed command uses of the deployment (see the module docstring)."""
+    """What the parsed command uses of the deployment (see the module docstring); a
+    command that declares nothing is run without the preflight (the sweep test refuses
+    such a command)."""
     declared: frozenset[str] | Callable[[argparse.Namespace], frozenset[str]]
-    declared = args.uses
+    declared = getattr(args, "uses", frozenset())
     return declared(args) if callable(declared) else declared
 
 
