@@ -334,7 +334,7 @@ class _TritonClient:
     def serving_problems(self, models: Sequence[str]) -> list[str]:
         """Why Triton cannot serve each model as workers call it; [] when it serves all."""
         if not self._server_ready():
-            return [f"Triton at {self.url} is not reachable or not ready"]
+            return [f"Triton at {masked_url(self.url)} is not reachable or not ready"]
         problems, missing = [], []
         for model in models:
             try:
@@ -352,7 +352,9 @@ class _TritonClient:
             verb = "is" if len(missing) == 1 else "are"
             names = ", ".join(missing)
             problems.insert(
-                0, f"{names} {verb} not served by Triton at {self.url} (it serves {served})"
+                0,
+                f"{names} {verb} not served by Triton at {masked_url(self.url)} "
+                f"(it serves {served})",
             )
         return problems
 

@@ -177,3 +177,6 @@ def test_serving_problems_of_an_unreachable_triton_is_one_line() -> None:
     (problem,) = serving_problems(f"grpc://127.0.0.1:{port}", ["tiny-1b"], timeout_s=2.0)
     assert problem.startswith(f"Triton at grpc://127.0.0.1:{port} is not reachable or not ready")
     assert "\n" not in problem
+    (problem,) = serving_problems(f"http://ops:Zk9-secret@127.0.0.1:{port}", ["tiny-1b"], 2.0)
+    assert f"Triton at http://ops:***@127.0.0.1:{port} is not" in problem
+    assert "Zk9-secret" not in problem

@@ -165,6 +165,7 @@ def _register(args: argparse.Namespace) -> int:
     from router.dataset import DatasetError
     from workers.cli._context import settings, transaction
     from workers.provision import register_zoo
+    from workers.triton_client import masked_url
     from workers.zoo_server import load_zoo
 
     try:
@@ -196,7 +197,7 @@ def _register(args: argparse.Namespace) -> int:
     checked = (
         "not checked against Triton"
         if args.no_check
-        else f"Triton at {triton_url} serves each as model workers call it"
+        else f"Triton at {masked_url(triton_url)} serves each as model workers call it"
     )
     print(f"registered {data.n_models} models from {data.name} ({checked})")
     if again := sorted(disabled & set(data.models)):
