@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.processes import run_with_stdout
 from workers.cli import BROKEN_PIPE_EXIT, BROKER, DATABASE, build_parser, uses
 
 pytestmark = pytest.mark.services
@@ -249,32 +250,18 @@ def _run(deployment: Deployment, argv: list[str], condition: Condition) -> Outco
     filled = list(argv)
     for key, value in deployment.placeholders.items():
         filled = [arg.replace(f"${key}", value) for arg in filled]
-    command = [sys.executable, "-m", "workers.cli", *filled]
-    env = deployment.env | dict(condition.env)
-    stdout: int = subprocess.PIPE
-    if condition.stdout == "closed":
-        command = ["sh", "-c", 'exec "$@" >&-', "sh", *command]
-    read_end = None
-    if condition.stdout == "gone":
-        read_end, stdout = os.pipe()
-        os.close(read_end)
     try:
-        result = subprocess.run(
-            command,
+        result = run_with_stdout(
+            [sys.executable, "-m", "workers.cli", *filled],
+            condition.stdout,
             cwd=deployment.work,
-            env=env,
-            stdout=stdout,
-            stderr=subprocess.PIPE,
-            timeout=RUN_TIMEOUT_S,
-            text=True,
+            env=deployment.env | dict(condition.env),
+            timeout_s=RUN_TIMEOUT_S,
         )
     except subprocess.TimeoutExpired as exc:
         err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else exc.stderr or ""
         return Outcome(tuple(filled), None, "", err)
-    finally:
-        if condition.stdout == "gone":
-            os.close(stdout)
-    return Outcome(tuple(filled), result.returncode, result.stdout or "", result.stderr)
+    return Outcome(tuple(filled), result.returncode, result.stdout, result.stderr)
 
 
 def _applies(condition: Condition, used: frozenset[str]) -> bool:

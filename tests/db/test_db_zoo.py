@@ -26,6 +26,18 @@ def _names(session: Session) -> list[str]:
     return [model.name for model in list_models(session)]
 
 
+def _mistral(position: int) -> ModelSpec:
+    """A model the zoo fixture does not have, asking for `position`."""
+    return ModelSpec(
+        name="mistral-7b",
+        triton_model_name="mistral",
+        position=position,
+        cost_per_request=3.0,
+        cost_per_token=0.0,
+        cost_unit="J",
+    )
+
+
 def test_upsert_creates_models_in_position_order(
     sessions: sessionmaker[Session], zoo_specs: list[ModelSpec]
 ) -> None:
@@ -73,14 +85,7 @@ def test_swapping_positions(
 def test_position_clash_is_refused_and_changes_nothing(
     sessions: sessionmaker[Session], zoo: list[ZooModel], zoo_specs: list[ModelSpec]
 ) -> None:
-    newcomer = ModelSpec(
-        name="mistral-7b",
-        triton_model_name="mistral",
-        position=1,
-        cost_per_request=3.0,
-        cost_per_token=0.0,
-        cost_unit="J",
-    )
+    newcomer = _mistral(1)
     with sessions.begin() as session, pytest.raises(InvalidValue, match="1: llama-8b, mistral-7b"):
         upsert_models(session, [newcomer])
     with sessions.begin() as session:
@@ -101,14 +106,7 @@ def test_a_disabled_model_makes_way_for_a_newcomer_at_its_position(
     sessions: sessionmaker[Session], zoo: list[ZooModel]
 ) -> None:
     """A zoo registered by mistake, then disabled, does not block registering the right one."""
-    newcomer = ModelSpec(
-        name="mistral-7b",
-        triton_model_name="mistral",
-        position=1,
-        cost_per_request=3.0,
-        cost_per_token=0.0,
-        cost_unit="J",
-    )
+    newcomer = _mistral(1)
     with sessions.begin() as session:
         set_enabled(session, "llama-8b", False)
     with sessions.begin() as session:
@@ -121,14 +119,7 @@ def test_a_disabled_model_makes_way_for_a_newcomer_at_its_position(
 def test_a_position_clash_names_the_enabled_models_in_the_way(
     sessions: sessionmaker[Session], zoo: list[ZooModel]
 ) -> None:
-    spec = ModelSpec(
-        name="mistral-7b",
-        triton_model_name="mistral",
-        position=0,
-        cost_per_request=3.0,
-        cost_per_token=0.0,
-        cost_unit="J",
-    )
+    spec = _mistral(0)
     with sessions.begin() as session, pytest.raises(PositionTaken) as caught:
         upsert_models(session, [spec])
     assert caught.value.in_the_way == ["llama-1b"]

@@ -17,12 +17,10 @@ stay where they are; here every kind runs end to end, against the real processes
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import re
 import shlex
 import string
-import subprocess
 import sys
 import time
 import uuid
@@ -36,6 +34,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.faults.envelopes import MALFORMED
+from tests.processes import run_with_stdout
 from workers.cli import BROKEN_PIPE_EXIT
 from workers.fleet import Fleet
 
@@ -639,26 +638,7 @@ def _run_command(deployment: Deployment, command: Command) -> tuple[int, str, st
         "workers.cli",
         *shlex.split(_fill(command.args, deployment, file)),
     ]
-    if command.stdout == "closed":
-        args = ["sh", "-c", 'exec "$@" >&-', "sh", *args]
-    stdout = subprocess.PIPE
-    if command.stdout == "gone":
-        read_end, stdout = os.pipe()
-        os.close(read_end)
-    try:
-        result = subprocess.run(
-            args,
-            cwd=cli_dir,
-            env=environment,
-            stdout=stdout,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=WAIT_S,
-        )
-    finally:
-        if command.stdout == "gone":
-            os.close(stdout)
-    result.stdout = result.stdout or ""
+    result = run_with_stdout(args, command.stdout, cwd=cli_dir, env=environment, timeout_s=WAIT_S)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     error_line = lines[-1] if result.returncode != 0 and lines else ""
     if file is not None:
