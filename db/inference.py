@@ -4,6 +4,11 @@ Answers are keyed by (request, model) and inserted with ON CONFLICT DO NOTHING, 
 redelivered inference message stores nothing new and the caller, told which rows were
 new, charges each answer's cost exactly once. Status moves are conditional UPDATEs: a
 request in a final state (done, failed) never changes again.
+
+On Postgres, every transaction that finishes requests also sends a notification on
+JOB_FINAL_CHANNEL naming each of their jobs (delivered on commit, so a listener never sees
+a request final before it is): the HTTP API wakes the caller waiting on a chat request at
+once instead of polling the database for it.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
 from db._dialect import upsert_insert
@@ -20,9 +25,10 @@ from db.models import Request, RequestStatus, Response, RoutingDecision
 from db.sla import apply_sla_update
 from db.sla_calibration import add_served
 
-__all__ = ["ModelAnswer", "mark_done", "mark_failed", "record_responses"]
+__all__ = ["JOB_FINAL_CHANNEL", "ModelAnswer", "mark_done", "mark_failed", "record_responses"]
 
 _UNFINISHED = (RequestStatus.QUEUED.value, RequestStatus.ROUTED.value)
+JOB_FINAL_CHANNEL = "messplus_job_final"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,6 +42,8 @@ class ModelAnswer:
     latency_s: float
     cost: float
     would_satisfy: bool | None = None
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
 
 
 def record_responses(session: Session, answers: Sequence[ModelAnswer]) -> set[tuple[int, int]]:
@@ -62,7 +70,7 @@ def mark_done(session: Session, request_ids: Sequence[int]) -> list[int]:
     served_answer = exists().where(
         Response.request_id == Request.id, Response.model_id == Request.served_model_id
     )
-    done = session.scalars(
+    done = session.execute(
         update(Request)
         .where(
             Request.id.in_(request_ids),
@@ -70,9 +78,10 @@ def mark_done(session: Session, request_ids: Sequence[int]) -> list[int]:
             served_answer,
         )
         .values(status=RequestStatus.DONE.value)
-        .returning(Request.id)
+        .returning(Request.id, Request.job_id)
     ).all()
-    return sorted(done)
+    _notify_final(session, {job_id for _, job_id in done})
+    return sorted(request_id for request_id, _ in done)
 
 
 def mark_failed(session: Session, request_ids: Sequence[int], reason: str) -> list[int]:
@@ -84,14 +93,27 @@ def mark_failed(session: Session, request_ids: Sequence[int], reason: str) -> li
     """
     if not request_ids:
         return []
-    failed = session.scalars(
+    rows = session.execute(
         update(Request)
         .where(Request.id.in_(request_ids), Request.status.in_(_UNFINISHED))
         .values(status=RequestStatus.FAILED.value, failure_reason=reason)
-        .returning(Request.id)
+        .returning(Request.id, Request.job_id)
     ).all()
+    failed = [request_id for request_id, _ in rows]
     _withdraw_from_sla(session, failed)
+    _notify_final(session, {job_id for _, job_id in rows})
     return sorted(failed)
+
+
+def _notify_final(session: Session, job_ids: set[str]) -> None:
+    """Tell listeners (the HTTP API) which jobs gained final requests; Postgres only.
+
+    One notification per job: Postgres folds repeats within a transaction, and a job id
+    (32 characters) keeps every payload far below its 8,000-byte limit.
+    """
+    if not job_ids or session.get_bind().dialect.name != "postgresql":
+        return
+    session.execute(select(*(func.pg_notify(JOB_FINAL_CHANNEL, j) for j in sorted(job_ids))))
 
 
 def _withdraw_from_sla(session: Session, request_ids: Sequence[int]) -> None:

@@ -35,7 +35,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "NAMING_CONVENTION",
+    "ApiFile",
+    "ApiFilePart",
+    "ApiKey",
     "Base",
+    "Batch",
     "DeadLetter",
     "Feedback",
     "Job",
@@ -157,6 +161,9 @@ class ZooModel(Base):
     cost_per_token: Mapped[float]
     cost_unit: Mapped[str] = mapped_column(String(16))
     enabled: Mapped[bool] = mapped_column(default=True)
+    # Jinja template turning chat messages into this model's prompt; None: the documented
+    # default (workers.chat.DEFAULT_CHAT_TEMPLATE).
+    chat_template: Mapped[str | None] = mapped_column(Text)
 
 
 class Job(Base):
@@ -184,6 +191,8 @@ class Request(Base):
         Index("ix_requests_status_updated_at", "status", "updated_at"),
         # `messplus report --tenant T --since WHEN` reads a tenant's recent requests.
         Index("ix_requests_tenant_id_created_at", "tenant_id", "created_at"),
+        # A batch's output names each line by its custom_id, and feedback finds it by it.
+        Index("uq_requests_job_id_custom_id", "job_id", "custom_id", unique=True),
     )
 
     id: Mapped[BigIdPk]
@@ -197,6 +206,12 @@ class Request(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
+    # Set for requests that came through the HTTP API: the batch line's custom_id, and
+    # what the model worker needs beyond the prompt (workers.chat.RequestParams as JSON:
+    # chat messages, max_tokens, temperature, stop). `prompt` stays the user's text, which
+    # is what the router reads.
+    custom_id: Mapped[str | None] = mapped_column(String(512))
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class RoutingDecision(Base):
@@ -238,6 +253,9 @@ class Response(Base):
     # From the replay zoo: would this answer satisfy the user? Drives simulated users.
     would_satisfy: Mapped[bool | None]
     created_at: Mapped[CreatedAt]
+    # What the server reports where it can (vLLM: finish_reason, num_input_tokens).
+    finish_reason: Mapped[str | None] = mapped_column(String(16))
+    prompt_tokens: Mapped[int | None]
 
 
 class Feedback(Base):
@@ -385,3 +403,67 @@ class DeadLetter(Base):
     payload: Mapped[LongText]
     reason: Mapped[LongText]
     created_at: Mapped[CreatedAt]
+
+
+class ApiKey(Base):
+    """A tenant's API key, stored only as the SHA-256 of the secret.
+
+    Keys are 32 random bytes, so a fast hash is enough (nobody can guess a preimage) and
+    lets every request find its key with one indexed lookup. `prefix` is the start of the
+    key, shown by `messplus tenants keys list` so an operator can tell keys apart.
+    """
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[IntPk]
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[CreatedAt]
+    revoked_at: Mapped[dt.datetime | None]
+
+
+class ApiFile(Base):
+    """A JSON-lines file a tenant uploaded (checked whole on upload); content in parts."""
+
+    __tablename__ = "api_files"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    filename: Mapped[str] = mapped_column(String(255))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    lines: Mapped[int]
+    created_at: Mapped[CreatedAt]
+
+
+class ApiFilePart(Base):
+    """One piece of a file's bytes, so neither upload nor download holds a whole file."""
+
+    __tablename__ = "api_file_parts"
+
+    file_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("api_files.id", ondelete="CASCADE"), primary_key=True
+    )
+    part: Mapped[int] = mapped_column(primary_key=True)
+    data: Mapped[bytes]
+
+
+class Batch(Base):
+    """What the HTTP API adds to a job made from an uploaded file: its OpenAI batch fields.
+
+    The job (and its requests) carries the work and its progress; a batch's status is read
+    from them, so nothing here changes while the batch runs, except a cancellation.
+    """
+
+    __tablename__ = "batches"
+    __table_args__ = (Index("ix_batches_tenant_id_created_at", "tenant_id", "created_at"),)
+
+    job_id: Mapped[str] = mapped_column(String(32), ForeignKey("jobs.id"), primary_key=True)
+    tenant_id: Mapped[TenantFk]
+    input_file_id: Mapped[str] = mapped_column(String(40))
+    endpoint: Mapped[str] = mapped_column(String(32))
+    completion_window: Mapped[str] = mapped_column(String(8))
+    metadata_json: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[CreatedAt]
+    cancelling_at: Mapped[dt.datetime | None]

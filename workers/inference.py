@@ -6,6 +6,11 @@ stores and charges nothing twice, and a request completes when the answer it is 
 stored. A model that fails only fails the requests it serves; for requests it answers as
 an explored extra, its label is simply missing. When the server refuses a batch, its
 prompts are tried one by one, so one bad prompt fails alone.
+
+Requests that came through the HTTP API carry parameters (workers.chat.RequestParams): a
+chat's messages are rendered with this model's chat template into the prompt it is sent
+(the stored prompt is the user's text, which the router read), and max_tokens,
+temperature and stop go to Triton's sampling parameters.
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ from db.model_stats import add_costs
 from db.models import Request, RequestStatus, Response, RoutingDecision, ZooModel
 from db.zoo import get_model_by_name
 from workers import metrics
-from workers.errors import InferenceError, InferenceUnavailable
-from workers.triton_client import Completion, InferenceClient
+from workers.chat import ChatTemplateError, RequestParams, render_chat
+from workers.errors import InferenceError, InferenceRejected, InferenceUnavailable
+from workers.triton_client import Completion, InferenceClient, Sampling
 
 __all__ = ["InferOutcome", "answer_chunk", "fail_served"]
 
@@ -71,6 +77,27 @@ def _cost(model: ZooModel, completion: Completion) -> float:
     return model.cost_per_request + model.cost_per_token * completion.tokens
 
 
+def _model_inputs(
+    model: ZooModel, rows: Sequence[tuple[int, str, dict[str, object] | None]]
+) -> tuple[list[str], list[Sampling]]:
+    """What this model is sent for each request: its prompt and its sampling settings.
+
+    A chat template that cannot render a conversation is the request's problem as much as
+    the model's: it is rejected (and fails alone, like a prompt the server refuses).
+    """
+    prompts, sampling = [], []
+    for _, prompt, raw in rows:
+        params = RequestParams.from_json(raw)
+        if params.messages is not None:
+            try:
+                prompt = render_chat(model.chat_template, params.messages)
+            except ChatTemplateError as exc:
+                raise InferenceRejected(f"{model.name}: {exc}") from None
+        prompts.append(prompt)
+        sampling.append(Sampling(params.max_tokens, params.temperature, params.stop))
+    return prompts, sampling
+
+
 def answer_chunk(
     sessions: sessionmaker[Session],
     client: InferenceClient,
@@ -81,16 +108,16 @@ def answer_chunk(
     """Answer the chunk's pending requests with model_name; raises InferenceError on failure."""
     with sessions.begin() as session:
         model = get_model_by_name(session, model_name)
-        pending = [(r.id, r.prompt) for r in _pending(session, model, request_ids)]
+        rows = [(r.id, r.prompt, r.params) for r in _pending(session, model, request_ids)]
         model_id, triton_name = model.id, model.triton_model_name
         session.expunge(model)
-    if not pending:
+    if not rows:
         return InferOutcome(0, 0, 0)
+    pending = [(request_id, prompt) for request_id, prompt, _ in rows]
     try:
+        prompts, sampling = _model_inputs(model, rows)
         with metrics.current().triton_call(model_name):
-            completions = client.generate(
-                triton_name, [prompt for _, prompt in pending], max_tokens
-            )
+            completions = client.generate(triton_name, prompts, max_tokens, sampling)
     except InferenceUnavailable:
         raise
     except InferenceError:
@@ -108,6 +135,8 @@ def answer_chunk(
             latency_s=completion.latency_s,
             cost=_cost(model, completion),
             would_satisfy=completion.would_satisfy,
+            finish_reason=completion.finish_reason,
+            prompt_tokens=completion.prompt_tokens,
         )
         for (request_id, _), completion in zip(pending, completions, strict=True)
     ]

@@ -9,8 +9,12 @@ and to the local CPU zoo (workers/zoo_server.py). The zoo adds `would_satisfy`, 
 tokens itself.
 
 Each model's configuration is read once per client and decides what is sent: the batch
-dimension (and the largest batch) from `max_batch_size`, `max_tokens` as a tensor or inside
-vLLM's `sampling_parameters` JSON, and which of the optional outputs to request.
+dimension (and the largest batch) from `max_batch_size`; the sampling settings inside vLLM's
+`sampling_parameters` JSON where declared (max_tokens, temperature, stop), else max_tokens
+as a tensor; and the optional vLLM inputs where declared: `exclude_input_in_output`
+(without it the vLLM backend returns the prompt followed by the answer) and
+`return_finish_reason`, `return_num_input_tokens`, `return_num_output_tokens` (r24.12 and
+later), so finish reasons and token counts come from the server instead of an estimate.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ __all__ = [
     "DEFAULT_MAX_BATCH",
     "Completion",
     "InferenceClient",
+    "Sampling",
     "connect",
     "contract_problem",
     "estimate_tokens",
@@ -51,10 +56,19 @@ TEXT_INPUT = "text_input"
 TEXT_OUTPUT = "text_output"
 MAX_TOKENS = "max_tokens"
 SAMPLING_PARAMETERS = "sampling_parameters"
-OPTIONAL_OUTPUTS = ("would_satisfy", "cost", "tokens")
+EXCLUDE_INPUT = "exclude_input_in_output"
+# Flag inputs of the vLLM backend that switch on an output, by the output they switch on.
+RETURN_FLAGS = {
+    "finish_reason": "return_finish_reason",
+    "num_input_tokens": "return_num_input_tokens",
+    "num_output_tokens": "return_num_output_tokens",
+}
+OPTIONAL_OUTPUTS = ("would_satisfy", "cost", "tokens", *RETURN_FLAGS)
 # Triton's configuration name of the BYTES type text travels in.
 TEXT_TYPE = "TYPE_STRING"
-SENT_INPUTS = frozenset({TEXT_INPUT, MAX_TOKENS, SAMPLING_PARAMETERS})
+SENT_INPUTS = frozenset(
+    {TEXT_INPUT, MAX_TOKENS, SAMPLING_PARAMETERS, EXCLUDE_INPUT, *RETURN_FLAGS.values()}
+)
 
 # Status strings as tritonclient reports them: str(grpc.StatusCode) or the HTTP status code.
 _TRANSIENT_STATUS = frozenset(
@@ -96,14 +110,42 @@ class Completion:
     latency_s: float
     cost: float | None
     would_satisfy: bool | None
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """One prompt's generation settings; None leaves the call's max_tokens or the server's
+    default. Temperature and stop sequences reach only servers that take vLLM's
+    `sampling_parameters`; others get max_tokens alone."""
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    stop: tuple[str, ...] = ()
+
+    def to_json(self, default_max_tokens: int) -> dict[str, object]:
+        body: dict[str, object] = {"max_tokens": self.max_tokens or default_max_tokens}
+        if self.temperature is not None:
+            body["temperature"] = self.temperature
+        if self.stop:
+            body["stop"] = list(self.stop)
+        return body
 
 
 class InferenceClient(Protocol):
     """What a model worker needs from an inference server, and nothing more."""
 
-    def generate(self, model: str, prompts: Sequence[str], max_tokens: int) -> list[Completion]:
-        """Answer every prompt with `model`, in order. Every server or network failure
-        surfaces as an InferenceError (workers/errors.py); nothing of tritonclient leaks.
+    def generate(
+        self,
+        model: str,
+        prompts: Sequence[str],
+        max_tokens: int,
+        sampling: Sequence[Sampling] | None = None,
+    ) -> list[Completion]:
+        """Answer every prompt with `model`, in order; `sampling`, if given, has one entry
+        per prompt. Every server or network failure surfaces as an InferenceError
+        (workers/errors.py); nothing of tritonclient leaks.
         """
         ...
 
@@ -237,7 +279,12 @@ def _completions(
         raise InferenceRejected(f"model {model!r} returned no {TEXT_OUTPUT}")
     satisfied = _column(outputs, "would_satisfy", n, model)
     cost = _column(outputs, "cost", n, model)
-    tokens = _column(outputs, "tokens", n, model)
+    # The server's own count first (vLLM), then the zoo's, then an estimate.
+    tokens = _column(outputs, "num_output_tokens", n, model)
+    if tokens is None:
+        tokens = _column(outputs, "tokens", n, model)
+    prompt_tokens = _column(outputs, "num_input_tokens", n, model)
+    finish = _column(outputs, "finish_reason", n, model)
     completions = []
     for i in range(n):
         text = _text(texts[i])
@@ -248,6 +295,8 @@ def _completions(
                 latency_s=latency_s,
                 cost=float(cost[i]) if cost is not None else None,
                 would_satisfy=bool(satisfied[i]) if satisfied is not None else None,
+                finish_reason=_text(finish[i]) if finish is not None else None,
+                prompt_tokens=int(prompt_tokens[i]) if prompt_tokens is not None else None,
             )
         )
     return completions
@@ -370,18 +419,30 @@ class _TritonClient:
     def _fetch_statistics(self) -> Mapping[str, Any]:
         raise NotImplementedError
 
-    def generate(self, model: str, prompts: Sequence[str], max_tokens: int) -> list[Completion]:
+    def generate(
+        self,
+        model: str,
+        prompts: Sequence[str],
+        max_tokens: int,
+        sampling: Sequence[Sampling] | None = None,
+    ) -> list[Completion]:
         if max_tokens < 1:
             raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+        if sampling is not None and len(sampling) != len(prompts):
+            raise ValueError(f"{len(sampling)} sampling settings for {len(prompts)} prompts")
         if not prompts:
             return []
+        settings = list(sampling) if sampling is not None else [Sampling()] * len(prompts)
         info = self._info(model)
         piece = min(self._max_batch, info.max_batch_size) if info.max_batch_size > 0 else 1
         completions: list[Completion] = []
         for start in range(0, len(prompts), piece):
             chunk = prompts[start : start + piece]
+            chunk_settings = settings[start : start + piece]
             try:
-                completions.extend(self._generate_piece(model, info, chunk, max_tokens))
+                completions.extend(
+                    self._generate_piece(model, info, chunk, chunk_settings, max_tokens)
+                )
             except InferenceError:
                 # The server may have been restarted with another configuration.
                 self._infos.pop(model, None)
@@ -389,19 +450,33 @@ class _TritonClient:
         return completions
 
     def _generate_piece(
-        self, model: str, info: _ModelInfo, prompts: Sequence[str], max_tokens: int
+        self,
+        model: str,
+        info: _ModelInfo,
+        prompts: Sequence[str],
+        sampling: Sequence[Sampling],
+        max_tokens: int,
     ) -> list[Completion]:
         from tritonclient.utils import np_to_triton_dtype
 
         n = len(prompts)
         shape = (n, 1) if info.max_batch_size > 0 else (1,)
         encoded = [prompt.encode("utf-8") for prompt in prompts]
-        tensors = {TEXT_INPUT: np.array(encoded, dtype=np.object_).reshape(shape)}
-        if MAX_TOKENS in info.inputs:
-            tensors[MAX_TOKENS] = np.full(shape, max_tokens, dtype=np.int32)
-        elif SAMPLING_PARAMETERS in info.inputs:
-            params = json.dumps({"max_tokens": max_tokens}).encode("utf-8")
-            tensors[SAMPLING_PARAMETERS] = np.full(shape, params, dtype=np.object_)
+        tensors: dict[str, npt.NDArray[Any]] = {
+            TEXT_INPUT: np.array(encoded, dtype=np.object_).reshape(shape)
+        }
+        if SAMPLING_PARAMETERS in info.inputs:
+            params = [json.dumps(s.to_json(max_tokens)).encode("utf-8") for s in sampling]
+            tensors[SAMPLING_PARAMETERS] = np.array(params, dtype=np.object_).reshape(shape)
+        elif MAX_TOKENS in info.inputs:
+            limits = [s.max_tokens or max_tokens for s in sampling]
+            tensors[MAX_TOKENS] = np.array(limits, dtype=np.int32).reshape(shape)
+        flags = [EXCLUDE_INPUT] + [
+            RETURN_FLAGS[name] for name in info.outputs if name in RETURN_FLAGS
+        ]
+        for flag in flags:
+            if flag in info.inputs:
+                tensors[flag] = np.full(shape, True, dtype=np.bool_)
         inputs = []
         for name, array in tensors.items():
             tensor = self._module.InferInput(name, list(shape), np_to_triton_dtype(array.dtype))

@@ -10,6 +10,14 @@ fallback row chosen by CRC-32 of its text and is flagged as such in the answer. 
 text itself is a short stand-in ("[llama-3.1-8b] answer to #123"); `max_tokens` truncates
 it word by word, and `tokens` counts its words.
 
+It also declares the optional inputs and outputs of Triton's vLLM backend and behaves as
+that backend does, so the model worker's handling of them is tested for real:
+`sampling_parameters` (JSON: max_tokens, stop; temperature is accepted and ignored, the
+zoo being deterministic), `exclude_input_in_output` (without it true, the prompt comes back
+in front of the answer, as vLLM returns it), and `return_finish_reason`,
+`return_num_input_tokens`, `return_num_output_tokens` with their outputs (`finish_reason`
+"length" when max_tokens cut the answer, else "stop"; words count as tokens).
+
 Two ways to run it: `ZooServer` in this process (Triton's Python models then run in this
 process's threads), or `start_zoo_process`, a child process that tests can kill without
 fear: its stop() leaves no process, /dev/shm segment or workspace behind.
@@ -62,6 +70,14 @@ EXIT_TIMEOUT_S = 5
 _LOG_TAIL_LINES = 30
 
 
+# Boolean inputs of Triton's vLLM backend the zoo understands as that backend does.
+_VLLM_FLAGS = (
+    "exclude_input_in_output",
+    "return_finish_reason",
+    "return_num_input_tokens",
+    "return_num_output_tokens",
+)
+
 # Longest prompt a zoo model accepts (below MESSPLUS_MAX_PROMPT_BYTES, so clients can
 # submit prompts the servers refuse, as happens with real context windows).
 CONTEXT_BYTES = 8192
@@ -97,12 +113,20 @@ class ZooBook:
         return zlib.crc32(prompt.encode("utf-8")) % self.data.n_requests, False
 
     def answer(
-        self, model_index: int, prompts: Sequence[str], max_tokens: Sequence[int] | None
+        self,
+        model_index: int,
+        prompts: Sequence[str],
+        max_tokens: Sequence[int | None] | None,
+        *,
+        stops: Sequence[Sequence[str]] | None = None,
+        echo: Sequence[bool] | None = None,
     ) -> dict[str, npt.NDArray[Any]]:
         """One zoo member's outputs for a batch of prompts, each shaped (batch, 1).
 
-        A prompt longer than CONTEXT_BYTES is refused, failing its whole batch, as a real
-        LLM server refuses a prompt over its context window.
+        Per prompt: `max_tokens` truncates the answer word by word, the first of `stops`
+        found ends it there (as vLLM leaves the stop string out), and `echo` puts the prompt
+        in front of it. A prompt longer than CONTEXT_BYTES is refused, failing its whole
+        batch, as a real LLM server refuses a prompt over its context window.
         """
         for prompt in prompts:
             if len(prompt.encode("utf-8")) > CONTEXT_BYTES:
@@ -110,7 +134,7 @@ class ZooBook:
         data = self.data
         model = data.models[model_index]
         rows = np.empty(len(prompts), dtype=np.int64)
-        texts, tokens = [], []
+        texts, tokens, reasons = [], [], []
         for i, prompt in enumerate(prompts):
             row, known = self.row(prompt)
             rows[i] = row
@@ -120,15 +144,27 @@ class ZooBook:
                 else f"[{model}] fallback answer from #{row} (prompt not in {data.name})"
             )
             words = text.split()
-            if max_tokens is not None:
-                words = words[: max(int(max_tokens[i]), 0)]
-            texts.append(" ".join(words).encode("utf-8"))
-            tokens.append(len(words))
+            limit = None if max_tokens is None else max_tokens[i]
+            reason = "stop"
+            if limit is not None and len(words) > limit:
+                words, reason = words[: max(int(limit), 0)], "length"
+            answer = " ".join(words)
+            for stop in stops[i] if stops is not None else ():
+                if stop and stop in answer:
+                    answer, reason = answer[: answer.index(stop)], "stop"
+            texts.append(((prompt if echo is not None and echo[i] else "") + answer).encode())
+            tokens.append(len(answer.split()))
+            reasons.append(reason.encode("utf-8"))
         return {
             "text_output": np.array(texts, dtype=np.object_).reshape(-1, 1),
             "would_satisfy": data.satisfied[rows, model_index].astype(np.bool_).reshape(-1, 1),
             "cost": data.cost[rows, model_index].astype(np.float64).reshape(-1, 1),
             "tokens": np.array(tokens, dtype=np.int32).reshape(-1, 1),
+            "finish_reason": np.array(reasons, dtype=np.object_).reshape(-1, 1),
+            "num_input_tokens": np.array(
+                [len(p.split()) for p in prompts], dtype=np.uint32
+            ).reshape(-1, 1),
+            "num_output_tokens": np.array(tokens, dtype=np.uint32).reshape(-1, 1),
         }
 
 
@@ -142,14 +178,32 @@ class _ZooModel:
     def __call__(self, requests: Sequence[Any]) -> list[dict[str, npt.NDArray[Any]]]:
         responses = []
         for request in requests:
-            prompts = [
-                raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
-                for raw in np.asarray(request["text_input"]).reshape(-1)
-            ]
+            prompts = [_decode(raw) for raw in np.asarray(request["text_input"]).reshape(-1)]
+            n = len(prompts)
             limit = request.data.get("max_tokens")
-            max_tokens = None if limit is None else np.asarray(limit).reshape(-1).tolist()
-            responses.append(self._book.answer(self._index, prompts, max_tokens))
+            max_tokens: list[int | None] = (
+                [None] * n if limit is None else np.asarray(limit).reshape(-1).tolist()
+            )
+            stops: list[list[str]] = [[] for _ in range(n)]
+            raw_params = request.data.get("sampling_parameters")
+            if raw_params is not None:
+                for i, raw in enumerate(np.asarray(raw_params).reshape(-1)):
+                    params = json.loads(_decode(raw))
+                    max_tokens[i] = params.get("max_tokens", max_tokens[i])
+                    stop = params.get("stop", [])
+                    stops[i] = [stop] if isinstance(stop, str) else list(stop)
+            exclude = request.data.get("exclude_input_in_output")
+            echo = (
+                [True] * n if exclude is None else [not x for x in np.asarray(exclude).reshape(-1)]
+            )
+            responses.append(
+                self._book.answer(self._index, prompts, max_tokens, stops=stops, echo=echo)
+            )
         return responses
+
+
+def _decode(raw: object) -> str:
+    return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
 
 
 def _free_port(host: str, taken: Sequence[int] = ()) -> int:
@@ -278,12 +332,26 @@ class ZooServer:
                     inputs=[
                         Tensor(name="text_input", dtype=np.bytes_, shape=(1,)),
                         Tensor(name="max_tokens", dtype=np.int32, shape=(1,), optional=True),
+                        # The vLLM backend's optional inputs (see the module docstring).
+                        Tensor(
+                            name="sampling_parameters",
+                            dtype=np.bytes_,
+                            shape=(1,),
+                            optional=True,
+                        ),
+                        *(
+                            Tensor(name=flag, dtype=np.bool_, shape=(1,), optional=True)
+                            for flag in _VLLM_FLAGS
+                        ),
                     ],
                     outputs=[
                         Tensor(name="text_output", dtype=np.bytes_, shape=(-1,)),
                         Tensor(name="would_satisfy", dtype=np.bool_, shape=(1,)),
                         Tensor(name="cost", dtype=np.float64, shape=(1,)),
                         Tensor(name="tokens", dtype=np.int32, shape=(1,)),
+                        Tensor(name="finish_reason", dtype=np.bytes_, shape=(1,)),
+                        Tensor(name="num_input_tokens", dtype=np.uint32, shape=(1,)),
+                        Tensor(name="num_output_tokens", dtype=np.uint32, shape=(1,)),
                     ],
                     config=ModelConfig(
                         max_batch_size=self.max_batch_size, batcher=DynamicBatcher()

@@ -13,7 +13,7 @@ import pytest
 
 from router.dataset import ZooData
 from workers.errors import InferenceRejected, InferenceUnavailable
-from workers.triton_client import connect, serving_problems, wait_until_ready
+from workers.triton_client import Sampling, connect, serving_problems, wait_until_ready
 from workers.zoo_server import ZooError, ZooProcess, start_zoo_process
 
 pytestmark = pytest.mark.services
@@ -98,6 +98,45 @@ def test_unknown_prompt_gets_a_flagged_deterministic_fallback(zoo: ZooProcess) -
         again[0].cost,
         again[0].would_satisfy,
     )
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_vllm_inputs_give_only_the_completion_a_finish_reason_and_counts(
+    zoo: ZooProcess, synthetic_data: ZooData, protocol: str
+) -> None:
+    """The zoo declares the vLLM backend's optional inputs, and the client sends them:
+    the answer alone (exclude_input_in_output), the server's finish reason and counts."""
+    url = zoo.grpc_url if protocol == "grpc" else zoo.http_url
+    model, prompt = zoo.models[0], synthetic_data.prompts[5]
+    with connect(url) as client:
+        full, cut, stopped = client.generate(
+            model,
+            [prompt] * 3,
+            max_tokens=64,
+            sampling=[Sampling(), Sampling(max_tokens=2), Sampling(temperature=0.7, stop=("#",))],
+        )
+    assert (full.text, full.finish_reason, full.tokens) == (f"[{model}] answer to #5", "stop", 4)
+    assert full.prompt_tokens == len(prompt.split())
+    assert (cut.text, cut.finish_reason, cut.tokens) == (f"[{model}] answer", "length", 2)
+    assert (stopped.text, stopped.finish_reason) == (f"[{model}] answer to ", "stop")
+
+
+def test_without_exclude_input_the_zoo_echoes_the_prompt_as_vllm_does(
+    zoo: ZooProcess, synthetic_data: ZooData
+) -> None:
+    """Why the client sends exclude_input_in_output: the raw call gets prompt + answer."""
+    import numpy as np
+    import tritonclient.grpc as grpcclient
+
+    model, prompt = zoo.models[0], synthetic_data.prompts[5]
+    client = grpcclient.InferenceServerClient(zoo.grpc_url.removeprefix("grpc://"))
+    try:
+        text_input = grpcclient.InferInput("text_input", [1, 1], "BYTES")
+        text_input.set_data_from_numpy(np.array([[prompt.encode()]], dtype=np.object_))
+        result = client.infer(model, [text_input])
+    finally:
+        client.close()
+    assert result.as_numpy("text_output")[0, 0].decode() == f"{prompt}[{model}] answer to #5"
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
