@@ -17,6 +17,7 @@ __all__ = [
     "ModelInUse",
     "PositionTaken",
     "TenantExists",
+    "UnknownApiKey",
     "UnknownJob",
     "UnknownModel",
     "UnknownPredictorVersion",
@@ -108,3 +109,11 @@ class UnknownPredictorVersion(DbError, LookupError):
     def __init__(self, version_id: int) -> None:
         super().__init__(f"unknown predictor version {version_id}")
         self.version_id = version_id
+
+
+class UnknownApiKey(DbError, LookupError):
+    """No API key with this id for the tenant."""
+
+    def __init__(self, key_id: int) -> None:
+        super().__init__(f"unknown API key {key_id}")
+        self.key_id = key_id

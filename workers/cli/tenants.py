@@ -1,4 +1,5 @@
-"""`messplus tenants add|list|set`: who is served, with which SLA target and router knobs.
+"""`messplus tenants add|list|set|keys`: who is served, with which SLA target and router
+knobs, and with which API keys the HTTP API (api/) lets them in.
 
 A tenant's stored settings are MessPlusSettings field overrides (v, c, headroom,
 sla_confidence), read by
@@ -12,9 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from workers.cli import DATABASE, CliError
-from workers.cli._input import alpha, finite_float, name
+from workers.cli._input import alpha, finite_float, name, positive_int
 
 __all__ = ["register"]
 
@@ -51,6 +53,30 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     change.add_argument("name")
     change.add_argument("--alpha", type=finite_float, required=True, help="SLA target in (0, 1)")
     change.set_defaults(func=_set, uses=frozenset({DATABASE}))
+    keys = commands.add_parser("keys", help="a tenant's API keys for the HTTP API")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="COMMAND")
+    create = key_commands.add_parser(
+        "create",
+        help="make a new API key and print it (once)",
+        description="Print a new API key for the tenant on stdout, alone. Only its hash is "
+        "stored: it cannot be shown again, so keep it now.",
+    )
+    create.add_argument("name", metavar="NAME")
+    create.set_defaults(func=_create_key, uses=frozenset({DATABASE}))
+    key_list = key_commands.add_parser(
+        "list", help="the tenant's keys: id, start of the key, created, revoked"
+    )
+    key_list.add_argument("name", metavar="NAME")
+    key_list.set_defaults(func=_list_keys, uses=frozenset({DATABASE}))
+    revoke = key_commands.add_parser(
+        "revoke",
+        help="revoke a key; the next request using it is refused",
+        description="Revoke the key with this id (see `keys list`). Every API process "
+        "checks keys on each request, so the key stops working at once.",
+    )
+    revoke.add_argument("name", metavar="NAME")
+    revoke.add_argument("key_id", metavar="KEY_ID", type=positive_int)
+    revoke.set_defaults(func=_revoke_key, uses=frozenset({DATABASE}))
 
 
 def _add(args: argparse.Namespace) -> int:
@@ -135,4 +161,51 @@ def _set(args: argparse.Namespace) -> int:
         previous = tenant.alpha
         set_alpha(session, tenant.id, target)
     print(f"tenant {args.name!r}: alpha {previous:g} -> {target:g}")
+    return 0
+
+
+def _create_key(args: argparse.Namespace) -> int:
+    from db.api_keys import create_key
+    from db.tenants import get_tenant_by_name
+    from workers.cli._context import transaction
+
+    with transaction() as session:
+        key, secret = create_key(session, get_tenant_by_name(session, args.name).id)
+        key_id = key.id
+    print(secret, flush=True)
+    print(
+        f"key {key_id} of tenant {args.name!r}: shown once, only its hash is stored",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _list_keys(args: argparse.Namespace) -> int:
+    from db.api_keys import list_keys
+    from db.tenants import get_tenant_by_name
+    from workers.cli._context import transaction
+
+    with transaction() as session:
+        keys = list_keys(session, get_tenant_by_name(session, args.name).id)
+    if not keys:
+        print(f"tenant {args.name!r} has no keys (`messplus tenants keys create {args.name}`)")
+        return 0
+    print(f"{'id':>4}  {'key':<15}  {'created (UTC)':<19}  revoked (UTC)")
+    for key in keys:
+        revoked = "-" if key.revoked_at is None else f"{key.revoked_at:%Y-%m-%d %H:%M:%S}"
+        print(
+            f"{key.id:>4}  {key.prefix + '...':<15}  {key.created_at:%Y-%m-%d %H:%M:%S}  {revoked}"
+        )
+    return 0
+
+
+def _revoke_key(args: argparse.Namespace) -> int:
+    from db.api_keys import revoke_key
+    from db.tenants import get_tenant_by_name
+    from workers.cli._context import transaction
+
+    with transaction() as session:
+        key = revoke_key(session, get_tenant_by_name(session, args.name).id, args.key_id)
+        prefix = key.prefix
+    print(f"key {args.key_id} ({prefix}...) of tenant {args.name!r} revoked")
     return 0
