@@ -18,6 +18,8 @@ __all__ = [
     "PositionTaken",
     "TenantExists",
     "UnknownApiKey",
+    "UnknownBatch",
+    "UnknownFile",
     "UnknownJob",
     "UnknownModel",
     "UnknownPredictorVersion",
@@ -117,3 +119,19 @@ class UnknownApiKey(DbError, LookupError):
     def __init__(self, key_id: int) -> None:
         super().__init__(f"unknown API key {key_id}")
         self.key_id = key_id
+
+
+class UnknownFile(DbError, LookupError):
+    """No uploaded file with this id for the asking tenant (or another tenant's: the same)."""
+
+    def __init__(self, file_id: str) -> None:
+        super().__init__(f"unknown file {file_id!r}")
+        self.file_id = file_id
+
+
+class UnknownBatch(DbError, LookupError):
+    """No batch with this id for the asking tenant (or another tenant's: the same)."""
+
+    def __init__(self, batch_id: str) -> None:
+        super().__init__(f"unknown batch {batch_id!r}")
+        self.batch_id = batch_id

@@ -6,10 +6,12 @@ raises the same `UnknownJob` as asking for an id that never existed, so job ids 
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
@@ -21,6 +23,7 @@ from db.tenants import get_tenant
 __all__ = [
     "JobProgress",
     "JobResult",
+    "NewRequest",
     "create_job",
     "create_job_in_batches",
     "job_progress",
@@ -64,12 +67,33 @@ class JobResult:
     served_model: str | None
     text: str | None
     cost: float | None
+    # What the HTTP API's answers carry besides (None for requests without them).
+    custom_id: str | None = None
+    tokens: int | None = None
+    prompt_tokens: int | None = None
+    finish_reason: str | None = None
+    created_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewRequest:
+    """A prompt to submit with what came with it through the HTTP API: the batch line's
+    custom_id and the parameters the model worker needs (workers.chat.RequestParams)."""
+
+    prompt: str
+    custom_id: str | None = None
+    params: dict[str, Any] | None = None
 
 
 def create_job(
-    session: Session, tenant_id: int, prompts: Sequence[str], source: str
+    session: Session, tenant_id: int, prompts: Sequence[str | NewRequest], source: str
 ) -> tuple[str, list[int]]:
-    """Store a job and its requests as queued; returns the job id and request ids by seq."""
+    """Store a job and its requests as queued; returns the job id and request ids by seq.
+
+    `messplus submit` and the HTTP API both store jobs through create_job_in_batches (and
+    then publish them with workers.publish.publish_route), so a job is stored the same way
+    whoever sends it.
+    """
     job_id, request_ids = create_job_in_batches(session, tenant_id, prompts, len(prompts), source)
     return job_id, list(request_ids)
 
@@ -77,7 +101,7 @@ def create_job(
 def create_job_in_batches(
     session: Session,
     tenant_id: int,
-    prompts: Iterable[str],
+    prompts: Iterable[str | NewRequest],
     n_requests: int,
     source: str,
     batch_size: int = 5_000,
@@ -98,7 +122,17 @@ def create_job_in_batches(
     request_ids: array[int] = array("q")
     batch: list[dict[str, object]] = []
     for seq, prompt in enumerate(prompts):
-        batch.append({"job_id": job_id, "tenant_id": tenant_id, "seq": seq, "prompt": prompt})
+        request = prompt if isinstance(prompt, NewRequest) else NewRequest(prompt)
+        batch.append(
+            {
+                "job_id": job_id,
+                "tenant_id": tenant_id,
+                "seq": seq,
+                "prompt": request.prompt,
+                "custom_id": request.custom_id,
+                "params": request.params,
+            }
+        )
         if len(batch) == batch_size:
             request_ids.extend(_insert_requests(session, batch))
             batch = []
@@ -148,6 +182,11 @@ def job_results(session: Session, job_id: str, tenant_id: int) -> list[JobResult
             ZooModel.name,
             Response.text,
             total_cost.c.cost,
+            Request.custom_id,
+            Response.tokens,
+            Response.prompt_tokens,
+            Response.finish_reason,
+            Request.created_at,
         )
         .outerjoin(ZooModel, ZooModel.id == Request.served_model_id)
         .outerjoin(
@@ -158,10 +197,7 @@ def job_results(session: Session, job_id: str, tenant_id: int) -> list[JobResult
         .where(Request.job_id == job_id)
         .order_by(Request.seq)
     )
-    return [
-        JobResult(request_id, seq, prompt, RequestStatus(status), reason, model, text, cost)
-        for request_id, seq, prompt, status, reason, model, text, cost in rows
-    ]
+    return [JobResult(row[0], row[1], row[2], RequestStatus(row[3]), *row[4:]) for row in rows]
 
 
 def require_job(session: Session, job_id: str, tenant_id: int) -> None:

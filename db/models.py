@@ -211,7 +211,7 @@ class Request(Base):
     # chat messages, max_tokens, temperature, stop). `prompt` stays the user's text, which
     # is what the router reads.
     custom_id: Mapped[str | None] = mapped_column(String(512))
-    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
 
 class RoutingDecision(Base):
@@ -464,6 +464,6 @@ class Batch(Base):
     input_file_id: Mapped[str] = mapped_column(String(40))
     endpoint: Mapped[str] = mapped_column(String(32))
     completion_window: Mapped[str] = mapped_column(String(8))
-    metadata_json: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    metadata_json: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     created_at: Mapped[CreatedAt]
     cancelling_at: Mapped[dt.datetime | None]

@@ -67,6 +67,12 @@ class Settings:
     stuck_after_s: float = 300.0
     metrics_dir: str | None = None
     metrics_port: int = 9464
+    # The HTTP API (api/): requests a key may make per second, and how many at once above
+    # that rate; lines in one uploaded batch file; how long a chat call waits for its answer.
+    api_rate_per_s: float = 50.0
+    api_rate_burst: int = 100
+    max_batch_lines: int = 50_000
+    api_wait_s: float = 60.0
 
     def __post_init__(self) -> None:
         try:
@@ -106,6 +112,13 @@ class Settings:
             # Workers and the exporter must name one directory; a relative path would be
             # resolved against each process's own working directory.
             raise SettingsError(f"{PREFIX}METRICS_DIR must be an absolute path")
+        if not self.api_rate_per_s > 0 or self.api_rate_burst < 1 or self.max_batch_lines < 1:
+            raise SettingsError(
+                f"{PREFIX}API_RATE_PER_S must be > 0, {PREFIX}API_RATE_BURST and "
+                f"{PREFIX}MAX_BATCH_LINES >= 1"
+            )
+        if not self.api_wait_s > 0:
+            raise SettingsError(f"{PREFIX}API_WAIT_S must be > 0")
         if not 0 <= self.metrics_port <= 65535:
             raise SettingsError(f"{PREFIX}METRICS_PORT must be 0..65535 (0: any free port)")
 
