@@ -24,7 +24,7 @@ test: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy router db workers bench
+	$(BIN)/mypy router db workers api bench
 
 bench: setup
 	$(BIN)/python bench/replay_table.py --json out/replay_table.json

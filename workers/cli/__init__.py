@@ -48,6 +48,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "workers.cli.report",
     "workers.cli.metrics",
     "workers.cli.health",
+    "workers.cli.api",
 )
 
 

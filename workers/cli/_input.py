@@ -25,6 +25,7 @@ __all__ = [
     "BadLine",
     "alpha",
     "check_lines",
+    "decode_line",
     "finite_float",
     "iter_jsonl",
     "name",
@@ -166,17 +167,9 @@ def _lines(handle: BinaryIO, path: Path) -> Iterator[bytes]:
 
 def _decode(number: int, raw: bytes) -> object | BadLine:
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return BadLine(number, f"not valid UTF-8 (byte {exc.start + 1} of the line)")
-    try:
-        return json.loads(text, object_pairs_hook=_no_duplicate_keys)
-    except json.JSONDecodeError as exc:
-        # Some of json's messages end in "at" already ("Invalid control character at").
-        what = exc.msg.removesuffix(" at")
-        return BadLine(number, f"malformed JSON: {what} at column {exc.colno}")
-    except _DuplicateKey as exc:
-        return BadLine(number, f"key {exc.args[0]!r} appears twice")
+        return decode_line(raw)
+    except ValueError as exc:
+        return BadLine(number, str(exc))
 
 
 def read_jsonl(path: Path, max_bytes: int) -> tuple[list[tuple[int, object]], list[BadLine]]:
@@ -192,6 +185,34 @@ def read_jsonl(path: Path, max_bytes: int) -> tuple[list[tuple[int, object]], li
     if not values and not bad:
         raise CliError(f"{path} is empty")
     return values, bad
+
+
+def decode_line(raw: bytes) -> object:
+    """One line of a JSON-lines file (or one JSON document) as a value; ValueError saying
+    why not: invalid UTF-8, malformed JSON, NaN or Infinity (not JSON, though Python's
+    parser takes them), or a key given twice (the parser would keep the last silently)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not valid UTF-8 (byte {exc.start + 1} of the line)") from None
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        # Some of json's messages end in "at" already ("Invalid control character at").
+        what = exc.msg.removesuffix(" at")
+        raise ValueError(f"malformed JSON: {what} at column {exc.colno}") from None
+    except _DuplicateKey as exc:
+        raise ValueError(f"key {exc.args[0]!r} appears twice") from None
+    except _NotJson as exc:
+        raise ValueError(f"malformed JSON: {exc.args[0]} is not a JSON value") from None
+
+
+class _NotJson(Exception):
+    """Raised from inside json.loads for NaN, Infinity and -Infinity."""
+
+
+def _no_constant(name: str) -> object:
+    raise _NotJson(name)
 
 
 def check_lines(
