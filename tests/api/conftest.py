@@ -6,7 +6,9 @@ is in tests/e2e/test_api.py."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,9 +43,21 @@ class Api:
             }
 
 
-@pytest.fixture(scope="module")
-def api() -> Iterator[Api]:
-    require_services()
+# Small limits, so the limits themselves can be tried; a fast rate so only the rate test
+# meets it; a short wait, since nothing answers here.
+SETTINGS = {
+    "max_prompt_bytes": "2048",
+    "max_file_bytes": str(1 << 20),
+    "max_batch_lines": "100",
+    "api_rate_per_s": "1000",
+    "api_rate_burst": "1000",
+    "api_wait_s": "0.5",
+}
+
+
+@contextmanager
+def running_api(log_dir: Path, **settings: str) -> Iterator[Api]:
+    """The app on a fresh database and broker, with the synthetic zoo and two tenants."""
     from fastapi.testclient import TestClient
 
     from db.api_keys import create_key
@@ -57,15 +71,7 @@ def api() -> Iterator[Api]:
         scratch_database(POSTGRES_ADMIN, "messplus_api") as database_url,
         claimed_redis_database() as broker_url,
         local_deployment(
-            __import__("pathlib").Path("/tmp"),
-            database_url=database_url,
-            broker_url=broker_url,
-            max_prompt_bytes="2048",
-            max_file_bytes=str(1 << 20),
-            max_batch_lines="100",
-            api_rate_per_s="1000",
-            api_rate_burst="1000",
-            api_wait_s="0.5",
+            log_dir, database_url=database_url, broker_url=broker_url, **(SETTINGS | settings)
         ),
     ):
         from api.app import create_app
@@ -79,3 +85,10 @@ def api() -> Iterator[Api]:
                 keys[name] = create_key(session, tenant.id)[1]
         with TestClient(create_app(), raise_server_exceptions=False) as client:
             yield Api(client, sessions, keys, database_url, broker_url)
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    require_services()
+    with running_api(tmp_path_factory.mktemp("api")) as running:
+        yield running
