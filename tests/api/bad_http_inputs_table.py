@@ -49,9 +49,10 @@ def main() -> int:
         for number, case in enumerate(CASES, start=1):
             response, before, after = try_case(api, context, case)
             error = response.json()["error"]
+            code, message = error["code"] or "null", _cell(error["message"])
             rows.append(
                 f"| {number} | {_cell(case.kind)} | {_cell(case.shown)} | "
-                f"{response.status_code} | `{error['code'] or 'null'}` | {_cell(error['message'])} | "
+                f"{response.status_code} | `{code}` | {message} | "
                 f"{'yes' if before == after else 'NO'} |"
             )
     args.output.parent.mkdir(parents=True, exist_ok=True)
