@@ -23,7 +23,7 @@ from api.deps import Deployment
 from api.errors import ApiError, error_response
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.ratelimit import RateLimiter
-from api.routes import batches, completions, files, health, models
+from api.routes import batches, completions, feedback, files, health, models
 from api.waiter import JobWaiter
 from workers import runtime
 from workers.settings import SettingsError
@@ -80,7 +80,7 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     app.state.deployment = found
-    for module in (health, models, files, batches, completions):
+    for module in (health, models, files, batches, completions, feedback):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, instruments=found.metrics)
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from db.errors import InvalidValue, UnknownJob
@@ -26,10 +26,15 @@ __all__ = [
     "NewRequest",
     "create_job",
     "create_job_in_batches",
+    "find_requests",
     "job_progress",
     "job_results",
     "require_job",
 ]
+
+
+# Names per lookup query: far below the bound-parameter limits of SQLite and Postgres.
+_LOOKUP_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,3 +210,31 @@ def require_job(session: Session, job_id: str, tenant_id: int) -> None:
     found = session.scalar(select(Job.id).where(Job.id == job_id, Job.tenant_id == tenant_id))
     if found is None:
         raise UnknownJob(job_id)
+
+
+def find_requests(
+    session: Session,
+    tenant_id: int,
+    *,
+    by_seq: Sequence[tuple[str, int]] = (),
+    by_custom_id: Sequence[tuple[str, str]] = (),
+) -> dict[tuple[str, int | str], int]:
+    """Request ids of the tenant's requests named by (job, seq) or (job, custom_id), keyed
+    by the name as given.
+
+    Names that find nothing (another tenant's job included) are simply absent, so callers
+    answer them exactly as ids that never existed."""
+    found: dict[tuple[str, int | str], int] = {}
+    for key, names in ((Request.seq, by_seq), (Request.custom_id, by_custom_id)):
+        wanted = sorted(set(names))
+        for start in range(0, len(wanted), _LOOKUP_CHUNK):
+            rows = session.execute(
+                select(Request.job_id, key, Request.id).where(
+                    Request.tenant_id == tenant_id,
+                    tuple_(Request.job_id, key).in_(wanted[start : start + _LOOKUP_CHUNK]),
+                )
+            )
+            for job_id, name, request_id in rows:
+                if name is not None:
+                    found[job_id, name] = request_id
+    return found

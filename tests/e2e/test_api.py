@@ -1,0 +1,226 @@
+"""Issue 14's end-to-end check: the official `openai` client, unchanged but for base_url,
+against `messplus api serve` (uvicorn) over the real pipeline: Redis, Postgres, a router,
+a model worker per zoo model and a feedback worker on the CPU Triton zoo.
+
+files.create -> batches.create -> batches.retrieve until completed -> files.content, every
+answer rated through the feedback route and counted by `messplus sla`; then a chat call
+and a text completion end to end, and the API's figures in the metrics exporter."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import require_services
+from tests.faults.services import free_port
+
+pytestmark = pytest.mark.services
+
+N_LINES = 24
+TENANT = "acme"
+
+
+@contextmanager
+def api_server(environment: dict[str, str], log: Path) -> Iterator[str]:
+    """`messplus api serve` in a process of its own; yields its base URL once healthy."""
+    import urllib.error
+    import urllib.request
+
+    port = free_port()
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "workers.cli", "api", "serve", "--port", str(port)],
+            env=environment,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"API did not start:\n{log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def _lines(prompts: list[str]) -> bytes:
+    lines = []
+    for i, prompt in enumerate(prompts):
+        body: dict[str, Any] = {
+            "model": "messplus",
+            "messages": [
+                {"role": "system", "content": "Answer briefly."},
+                {"role": "user", "content": prompt},
+            ],
+        }
+        if i % 3 == 1:
+            body["max_tokens"] = 2  # the zoo's answers are 4+ words: cut, finish_reason length
+        lines.append(
+            {"custom_id": f"q{i}", "method": "POST", "url": "/v1/chat/completions", "body": body}
+        )
+    return "".join(json.dumps(line) + "\n" for line in lines).encode()
+
+
+def test_openai_client_through_the_whole_pipeline(
+    postgres_url: str, redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    require_services()
+    import httpx2
+    from openai import OpenAI
+
+    from db.api_keys import create_key
+    from workers import queues, runtime
+    from workers.cli import main
+    from workers.fleet import local_deployment
+    from workers.provision import add_tenant, register_zoo
+    from workers.zoo_server import load_zoo, start_zoo_process
+
+    data = load_zoo(None)
+    metrics_dir = tmp_path / "metrics"
+    with (
+        start_zoo_process(None) as zoo,
+        local_deployment(
+            tmp_path / "logs",
+            database_url=postgres_url,
+            broker_url=redis_url,
+            triton_url=zoo.grpc_url,
+            chunk_size="8",
+            metrics_dir=str(metrics_dir),
+        ) as workers,
+    ):
+        sessions = runtime.sessions()
+        with sessions.begin() as session:
+            register_zoo(session, data)
+            tenant_id = add_tenant(session, TENANT, 0.6).id
+            key = create_key(session, tenant_id)[1]
+        workers.start("route", [queues.ROUTE])
+        for model in data.models:
+            workers.start(f"model-{model}", [queues.model_queue(model)])
+        workers.start("feedback", [queues.FEEDBACK])
+        with api_server(workers.environment, tmp_path / "logs" / "api.log") as url:
+            client = OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
+            models = {m.id for m in client.models.list()}
+            assert models == {"messplus", *data.models}
+
+            uploaded = client.files.create(
+                file=("questions.jsonl", _lines(list(data.prompts[:N_LINES]))), purpose="batch"
+            )
+            assert (uploaded.purpose, uploaded.status, uploaded.filename) == (
+                "batch",
+                "processed",
+                "questions.jsonl",
+            )
+            batch = client.batches.create(
+                input_file_id=uploaded.id,
+                endpoint="/v1/chat/completions",
+                completion_window="24h",
+                metadata={"run": "e2e"},
+            )
+            assert batch.status == "in_progress" and batch.metadata == {"run": "e2e"}
+            deadline = time.monotonic() + 180
+            while batch.status not in ("completed", "failed", "cancelled"):
+                assert time.monotonic() < deadline, f"{batch}\n{workers.logs()}"
+                time.sleep(0.2)
+                batch = client.batches.retrieve(batch.id)
+            assert batch.status == "completed", workers.logs()
+            assert batch.request_counts is not None
+            assert (batch.request_counts.total, batch.request_counts.completed) == (
+                N_LINES,
+                N_LINES,
+            )
+            assert batch.output_file_id and batch.error_file_id is None
+            assert batch.id in {b.id for b in client.batches.list(limit=5)}
+
+            output = client.files.content(batch.output_file_id).text
+            lines = [json.loads(line) for line in output.splitlines()]
+            assert [line["custom_id"] for line in lines] == [f"q{i}" for i in range(N_LINES)]
+            for i, line in enumerate(lines):
+                assert line["error"] is None and line["response"]["status_code"] == 200
+                body = line["response"]["body"]
+                assert body["object"] == "chat.completion" and body["model"] in data.models
+                answer = body["choices"][0]["message"]["content"]
+                # Only the completion: the zoo echoes the prompt unless asked not to.
+                assert answer.startswith(f"[{body['model']}]") and data.prompts[i] not in answer
+                usage = body["usage"]
+                assert usage["completion_tokens"] == len(answer.split()) > 0
+                assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+                expected = "length" if i % 3 == 1 else "stop"
+                assert body["choices"][0]["finish_reason"] == expected
+
+            # Rate every answer through the feedback route, half by batch and custom_id,
+            # half by the answer's id; then once more, changed, for one of them.
+            for i, line in enumerate(lines):
+                rating: dict[str, Any] = {"satisfied": i % 4 != 0}
+                if i % 2:
+                    rating |= {"batch_id": batch.id, "custom_id": line["custom_id"]}
+                else:
+                    rating["response_id"] = line["response"]["body"]["id"]
+                client.post("/feedback", body=rating, cast_to=httpx2.Response)
+
+            # One chat call and one text completion, end to end.
+            chat = client.chat.completions.create(
+                model="messplus",
+                messages=[{"role": "user", "content": data.prompts[N_LINES]}],
+                max_tokens=3,
+            )
+            assert chat.model in data.models and chat.choices[0].finish_reason == "length"
+            assert chat.usage is not None and chat.usage.completion_tokens == 3
+            again = client.chat.completions.retrieve(chat.id)
+            assert again.choices[0].message.content == chat.choices[0].message.content
+            text = client.completions.create(model="messplus", prompt=data.prompts[0], stop=["#"])
+            assert text.model in data.models and text.choices[0].text.endswith("answer to ")
+            client.post(
+                "/feedback",
+                body={"response_id": chat.id, "satisfied": True},
+                cast_to=httpx2.Response,
+            )
+
+            # Every answer was rated, the chat answer too: wait until the workers stored them.
+            rated = N_LINES + 1
+            deadline = time.monotonic() + 60
+            while _rated(sessions, tenant_id) < rated:
+                assert time.monotonic() < deadline, workers.logs()
+                time.sleep(0.2)
+        runtime.close()
+        capsys.readouterr()
+        assert main(["sla", "--tenant", TENANT, "--json"]) == 0
+    (report,) = json.loads(capsys.readouterr().out)
+    satisfied = sum(1 for i in range(N_LINES) if i % 4 != 0) + 1
+    assert (report["since_start"]["rated"], report["since_start"]["satisfied"]) == (
+        rated,
+        satisfied,
+    )
+
+
+def _rated(sessions: Any, tenant_id: int) -> int:
+    from db.models import SlaState
+
+    with sessions.begin() as session:
+        state = session.get(SlaState, tenant_id)
+        return 0 if state is None else int(state.rated_count)
