@@ -6,7 +6,8 @@ COPY pyproject.toml README.md ./
 COPY router router
 COPY db db
 COPY workers workers
+COPY api api
 COPY migrations migrations
-RUN pip install --no-cache-dir '.[ops]' && useradd --create-home messplus
+RUN pip install --no-cache-dir '.[ops,api]' && useradd --create-home messplus
 USER messplus
 CMD ["messplus", "--help"]

@@ -104,6 +104,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     remove.add_argument("name", metavar="NAME")
     remove.set_defaults(func=_remove, uses=frozenset({DATABASE}))
+    template = commands.add_parser(
+        "template",
+        help="register a model's chat template (or go back to the default)",
+        description="Chat requests of the HTTP API reach a model as one prompt rendered from "
+        "the messages with the model's chat template: a Jinja template as Hugging Face "
+        "tokenizers ship them (messages, add_generation_prompt, bos_token, eos_token), "
+        "rendered in a sandbox. Models without one use the default (README: Chat templates). "
+        "The template is checked by rendering a short conversation before it is stored.",
+    )
+    template.add_argument("model", metavar="MODEL")
+    source = template.add_mutually_exclusive_group(required=True)
+    source.add_argument("file", nargs="?", type=Path, metavar="FILE", help="the template")
+    source.add_argument("--default", action="store_true", help="use the default template")
+    template.set_defaults(func=_template, uses=frozenset({DATABASE}))
 
 
 def _port(raw: str) -> int:
@@ -325,3 +339,25 @@ def _predictor_note(session: Session) -> str:
         f"{enabled} are enabled: routers decide on each model's rating counts alone until "
         "`messplus retrain` (nightly, or now) publishes one for these models"
     )
+
+
+def _template(args: argparse.Namespace) -> int:
+    from db.zoo import get_model_by_name
+    from workers.chat import ChatTemplateError, check_template
+    from workers.cli._context import transaction
+
+    text = None
+    if not args.default:
+        try:
+            text = check_template(args.file.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise CliError(f"cannot read {args.file}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise CliError(f"{args.file} is not UTF-8 text") from None
+        except ChatTemplateError as exc:
+            raise CliError(f"{args.file}: {exc}") from None
+    with transaction() as session:
+        get_model_by_name(session, args.model).chat_template = text
+    shown = "the default chat template" if text is None else f"the chat template in {args.file}"
+    print(f"model {args.model!r} renders chat requests with {shown}")
+    return 0
