@@ -91,7 +91,6 @@ def test_openai_client_through_the_whole_pipeline(
     postgres_url: str, redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     require_services()
-    import httpx2
     from openai import OpenAI
 
     from db.api_keys import create_key
@@ -181,7 +180,8 @@ def test_openai_client_through_the_whole_pipeline(
                     rating |= {"batch_id": batch.id, "custom_id": line["custom_id"]}
                 else:
                     rating["response_id"] = line["response"]["body"]["id"]
-                client.post("/feedback", body=rating, cast_to=httpx2.Response)
+                queued = client.post("/feedback", body=rating, cast_to=dict)
+                assert queued["status"] == "queued" and queued["satisfied"] is rating["satisfied"]
 
             # One chat call and one text completion, end to end.
             chat = client.chat.completions.create(
@@ -198,7 +198,7 @@ def test_openai_client_through_the_whole_pipeline(
             client.post(
                 "/feedback",
                 body={"response_id": chat.id, "satisfied": True},
-                cast_to=httpx2.Response,
+                cast_to=dict,
             )
 
             # Every answer was rated, the chat answer too: wait until the workers stored them.
@@ -207,6 +207,19 @@ def test_openai_client_through_the_whole_pipeline(
             while _rated(sessions, tenant_id) < rated:
                 assert time.monotonic() < deadline, workers.logs()
                 time.sleep(0.2)
+        # The API counted its requests into the workers' metrics directory: the exporter
+        # serves them beside the workers' figures.
+        from prometheus_client import generate_latest
+
+        from workers.metrics import exporter_registry
+
+        scraped = generate_latest(exporter_registry(sessions, metrics_dir, 1000)).decode()
+        assert _sample(scraped, "messplus_api_requests_total", "/v1/batches", "POST", "200") == 1
+        assert _sample(scraped, "messplus_api_requests_total", "/v1/feedback", "POST", "200") == (
+            N_LINES + 1
+        )
+        latency = "messplus_api_request_seconds_count"
+        assert _sample(scraped, latency, "/v1/chat/completions", "POST") == 1
         runtime.close()
         capsys.readouterr()
         assert main(["sla", "--tenant", TENANT, "--json"]) == 0
@@ -224,3 +237,16 @@ def _rated(sessions: Any, tenant_id: int) -> int:
     with sessions.begin() as session:
         state = session.get(SlaState, tenant_id)
         return 0 if state is None else int(state.rated_count)
+
+
+def _sample(scraped: str, name: str, route: str, method: str, status: str | None = None) -> float:
+    """The value of one series of the exporter's text output."""
+    labels = f'method="{method}",route="{route}"'  # the exporter sorts labels by name
+    if status is not None:
+        labels += f',status="{status}"'
+    prefix = f"{name}{{{labels}}} "
+    line = next((line for line in scraped.splitlines() if line.startswith(prefix)), None)
+    assert line is not None, f"no {prefix!r} in:\n" + "\n".join(
+        line for line in scraped.splitlines() if "api" in line
+    )
+    return float(line.removeprefix(prefix))
