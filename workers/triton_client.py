@@ -15,6 +15,10 @@ as a tensor; and the optional vLLM inputs where declared: `exclude_input_in_outp
 (without it the vLLM backend returns the prompt followed by the answer) and
 `return_finish_reason`, `return_num_input_tokens`, `return_num_output_tokens` (r24.12 and
 later), so finish reasons and token counts come from the server instead of an estimate.
+
+Decoupled models (the vLLM backend's always are) answer on a response stream, which only
+gRPC carries: each prompt of a chunk is one request on one stream, all in flight at once
+so the server batches them itself.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import http.client
 import json
 import math
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -170,6 +175,8 @@ class _ModelInfo:
     max_batch_size: int
     inputs: frozenset[str]
     outputs: tuple[str, ...]
+    # Answers through a response stream (the vLLM backend always is): gRPC streaming only.
+    decoupled: bool = False
 
 
 def estimate_tokens(text: str) -> int:
@@ -220,13 +227,17 @@ def _hide_credentials(text: str, url: str) -> str:
     return text.replace(parts.password, "***") if parts.password else text
 
 
-def contract_problem(model: str, config: Mapping[str, Any]) -> str | None:
+def contract_problem(model: str, config: Mapping[str, Any], *, streams: bool = True) -> str | None:
     """Why a model with this Triton configuration cannot be called the way model workers
-    call it (unary `text_input` BYTES -> `text_output` BYTES, nothing else required), or
-    None. The same check runs before a worker or a zoo registration is accepted and before
-    the first inference, so a mismatch is found at start rather than as failed requests."""
-    if config.get("model_transaction_policy", {}).get("decoupled"):
-        return f"model {model!r} is decoupled (streaming); this client sends unary requests only"
+    call it (`text_input` BYTES -> `text_output` BYTES, nothing else required; a decoupled
+    model only where the client `streams`, i.e. over gRPC), or None. The same check runs
+    before a worker or a zoo registration is accepted and before the first inference, so a
+    mismatch is found at start rather than as failed requests."""
+    if config.get("model_transaction_policy", {}).get("decoupled") and not streams:
+        return (
+            f"model {model!r} is decoupled (answers on a stream), which only gRPC carries: "
+            "reach it over a grpc:// Triton URL"
+        )
     inputs = {str(spec["name"]): spec for spec in config.get("input", [])}
     outputs = {str(spec["name"]): spec for spec in config.get("output", [])}
     if TEXT_INPUT not in inputs or TEXT_OUTPUT not in outputs:
@@ -247,13 +258,14 @@ def contract_problem(model: str, config: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _model_info(model: str, config: Mapping[str, Any]) -> _ModelInfo:
-    if problem := contract_problem(model, config):
+def _model_info(model: str, config: Mapping[str, Any], *, streams: bool) -> _ModelInfo:
+    if problem := contract_problem(model, config, streams=streams):
         raise InferenceRejected(problem)
     inputs = frozenset(str(spec["name"]) for spec in config.get("input", []))
     declared = {str(spec["name"]) for spec in config.get("output", [])}
     outputs = (TEXT_OUTPUT, *(name for name in OPTIONAL_OUTPUTS if name in declared))
-    return _ModelInfo(int(config.get("max_batch_size", 0)), inputs, outputs)
+    decoupled = bool(config.get("model_transaction_policy", {}).get("decoupled"))
+    return _ModelInfo(int(config.get("max_batch_size", 0)), inputs, outputs, decoupled)
 
 
 def _column(outputs: Mapping[str, Any], name: str, n: int, model: str) -> npt.NDArray[Any] | None:
@@ -308,6 +320,9 @@ class _TritonClient:
     tritonclient.grpc and tritonclient.http share their call signatures except for the
     timeout keyword and the config format, which the two subclasses supply.
     """
+
+    # Whether the transport carries response streams, which decoupled models answer on.
+    _streams = False
 
     def __init__(
         self, url: str, module: Any, client: Any, call_kwargs: dict[str, float], max_batch: int
@@ -368,7 +383,7 @@ class _TritonClient:
         info = self._infos.get(model)
         if info is None:
             config = self._call(f"config of {model!r}", self._fetch_config, model)
-            info = self._infos[model] = _model_info(model, config)
+            info = self._infos[model] = _model_info(model, config, streams=self._streams)
         return info
 
     def not_ready(self, models: Sequence[str]) -> list[str]:
@@ -434,29 +449,31 @@ class _TritonClient:
             return []
         settings = list(sampling) if sampling is not None else [Sampling()] * len(prompts)
         info = self._info(model)
-        piece = min(self._max_batch, info.max_batch_size) if info.max_batch_size > 0 else 1
+        if info.decoupled:  # one stream request per prompt, a chunk's worth in flight at once
+            piece = self._max_batch
+        else:
+            piece = min(self._max_batch, info.max_batch_size) if info.max_batch_size > 0 else 1
         completions: list[Completion] = []
         for start in range(0, len(prompts), piece):
             chunk = prompts[start : start + piece]
             chunk_settings = settings[start : start + piece]
+            generate = self._generate_streamed if info.decoupled else self._generate_piece
             try:
-                completions.extend(
-                    self._generate_piece(model, info, chunk, chunk_settings, max_tokens)
-                )
+                completions.extend(generate(model, info, chunk, chunk_settings, max_tokens))
             except InferenceError:
                 # The server may have been restarted with another configuration.
                 self._infos.pop(model, None)
                 raise
         return completions
 
-    def _generate_piece(
+    def _request(
         self,
-        model: str,
         info: _ModelInfo,
         prompts: Sequence[str],
         sampling: Sequence[Sampling],
         max_tokens: int,
-    ) -> list[Completion]:
+    ) -> tuple[list[Any], list[Any]]:
+        """The input tensors of one request carrying `prompts`, and the outputs to ask for."""
         from tritonclient.utils import np_to_triton_dtype
 
         n = len(prompts)
@@ -483,6 +500,18 @@ class _TritonClient:
             tensor.set_data_from_numpy(array)
             inputs.append(tensor)
         outputs = [self._module.InferRequestedOutput(name) for name in info.outputs]
+        return inputs, outputs
+
+    def _generate_piece(
+        self,
+        model: str,
+        info: _ModelInfo,
+        prompts: Sequence[str],
+        sampling: Sequence[Sampling],
+        max_tokens: int,
+    ) -> list[Completion]:
+        n = len(prompts)
+        inputs, outputs = self._request(info, prompts, sampling, max_tokens)
         started = time.perf_counter()
         result = self._call(
             f"infer {model!r}",
@@ -497,13 +526,91 @@ class _TritonClient:
             model, {name: result.as_numpy(name) for name in info.outputs}, n, latency_s
         )
 
+    def _generate_streamed(
+        self,
+        model: str,
+        info: _ModelInfo,
+        prompts: Sequence[str],
+        sampling: Sequence[Sampling],
+        max_tokens: int,
+    ) -> list[Completion]:
+        raise NotImplementedError  # contract_problem refuses decoupled models without streams
+
 
 class _GrpcClient(_TritonClient):
+    _streams = True
+
     def __init__(self, url: str, address: str, client_timeout_s: float, max_batch: int) -> None:
         import tritonclient.grpc as grpcclient
 
         client = grpcclient.InferenceServerClient(address)
         super().__init__(url, grpcclient, client, {"client_timeout": client_timeout_s}, max_batch)
+        self._timeout_s = client_timeout_s
+
+    def _generate_streamed(
+        self,
+        model: str,
+        info: _ModelInfo,
+        prompts: Sequence[str],
+        sampling: Sequence[Sampling],
+        max_tokens: int,
+    ) -> list[Completion]:
+        """A decoupled model (the vLLM backend): one request per prompt on one gRPC stream,
+        all in flight at once so the server batches them itself; each request's answer is
+        the last response carrying outputs before its final flag (with `stream` unset, vLLM
+        sends the whole answer in one)."""
+        results: dict[str, Any] = {}
+        pending = {str(i) for i in range(len(prompts))}
+        errors: list[BaseException] = []
+        finished = threading.Event()
+
+        # tritonclient calls back with keyword arguments `result` and `error`.
+        def collect(result: Any = None, error: BaseException | None = None) -> None:
+            if error is not None:
+                errors.append(error)
+                finished.set()
+                return
+            response = result.get_response()
+            if response.outputs:
+                results[response.id] = result
+            final = response.parameters.get("triton_final_response")
+            if final is None or final.bool_param:
+                pending.discard(response.id)
+                if not pending:
+                    finished.set()
+
+        started = time.perf_counter()
+        self._call(f"stream to {model!r}", self._client.start_stream, callback=collect)
+        try:
+            for i, (prompt, setting) in enumerate(zip(prompts, sampling, strict=True)):
+                inputs, outputs = self._request(info, [prompt], [setting], max_tokens)
+                self._call(
+                    f"infer {model!r}",
+                    self._client.async_stream_infer,
+                    model,
+                    inputs,
+                    outputs=outputs,
+                    request_id=str(i),
+                    enable_empty_final_response=True,
+                )
+            if not finished.wait(self._timeout_s):
+                raise InferenceUnavailable(
+                    f"{self.url} infer {model!r}: {len(pending)} of {len(prompts)} answers "
+                    f"missing after {self._timeout_s:g} s"
+                )
+        finally:
+            self._client.stop_stream(cancel_requests=bool(pending))
+        if errors:
+            raise _translate_error(errors[0], f"{self.url} infer {model!r}") from errors[0]
+        latency_s = time.perf_counter() - started
+        completions = []
+        for i in range(len(prompts)):
+            result = results.get(str(i))
+            if result is None:
+                raise InferenceRejected(f"model {model!r} sent no answer to a request")
+            values = {name: result.as_numpy(name) for name in info.outputs}
+            completions.extend(_completions(model, values, 1, latency_s))
+        return completions
 
     def _fetch_config(self, model: str) -> Mapping[str, Any]:
         response = self._client.get_model_config(model, as_json=True, **self._call_kwargs)

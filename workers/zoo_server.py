@@ -202,6 +202,17 @@ class _ZooModel:
         return responses
 
 
+class _StreamingZooModel(_ZooModel):
+    """A zoo member served as Triton's vLLM backend serves models: decoupled (the answer
+    comes on a response stream, followed by an empty final response) and unbatched."""
+
+    def __call__(  # type: ignore[override]
+        self, requests: Sequence[Any]
+    ) -> Iterator[list[dict[str, npt.NDArray[Any]]]]:
+        answers = super().__call__(requests)
+        yield [{name: array.reshape(-1) for name, array in answer.items()} for answer in answers]
+
+
 def _decode(raw: object) -> str:
     return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
 
@@ -262,10 +273,12 @@ class ZooServer:
         http_port: int = 0,
         host: str = "127.0.0.1",
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+        decoupled: bool = False,
     ) -> None:
         self.data = data
         self.host = host
         self.max_batch_size = max_batch_size
+        self.decoupled = decoupled
         self.grpc_port = grpc_port
         self.http_port = http_port
         self._triton: Any = None
@@ -328,7 +341,7 @@ class ZooServer:
             for index, name in enumerate(self.data.models):
                 self._triton.bind(
                     model_name=name,
-                    infer_func=_ZooModel(book, index),
+                    infer_func=(_StreamingZooModel if self.decoupled else _ZooModel)(book, index),
                     inputs=[
                         Tensor(name="text_input", dtype=np.bytes_, shape=(1,)),
                         Tensor(name="max_tokens", dtype=np.int32, shape=(1,), optional=True),
@@ -353,8 +366,12 @@ class ZooServer:
                         Tensor(name="num_input_tokens", dtype=np.uint32, shape=(1,)),
                         Tensor(name="num_output_tokens", dtype=np.uint32, shape=(1,)),
                     ],
-                    config=ModelConfig(
-                        max_batch_size=self.max_batch_size, batcher=DynamicBatcher()
+                    config=(
+                        ModelConfig(batching=False, decoupled=True)
+                        if self.decoupled
+                        else ModelConfig(
+                            max_batch_size=self.max_batch_size, batcher=DynamicBatcher()
+                        )
                     ),
                     strict=True,
                 )
@@ -398,6 +415,7 @@ def serve(
     http_port: int,
     host: str = "127.0.0.1",
     on_ready: Callable[[ZooServer], None] | None = None,
+    decoupled: bool = False,
 ) -> int:
     """Serve the zoo in the foreground until SIGINT or SIGTERM; must run in the main thread.
 
@@ -406,7 +424,9 @@ def serve(
     """
     signals = (signal.SIGINT, signal.SIGTERM)
     previous = {sig: signal.signal(sig, _raise_interrupt) for sig in signals}
-    server = ZooServer(data, grpc_port=grpc_port, http_port=http_port, host=host)
+    server = ZooServer(
+        data, grpc_port=grpc_port, http_port=http_port, host=host, decoupled=decoupled
+    )
     try:
         server.start()
         if on_ready is not None:
@@ -539,11 +559,14 @@ def start_zoo_process(
     http_port: int = 0,
     host: str = "127.0.0.1",
     ready_timeout_s: float = 120.0,
+    decoupled: bool = False,
 ) -> ZooProcess:
     """Start the zoo in a child process and return once every model is ready.
 
-    Ports 0 are replaced by free ports. The child keeps its workspace, temporary files and
-    log under one private directory; stop() (or leaving the `with` block) removes it.
+    Ports 0 are replaced by free ports. `decoupled` serves every model as the vLLM backend
+    does (decoupled, unbatched), for tests of that path. The child keeps its workspace,
+    temporary files and log under one private directory; stop() (or leaving the `with`
+    block) removes it.
     """
     grpc_port = grpc_port or _free_port(host)
     http_port = http_port or _free_port(host, taken=(grpc_port,))
@@ -565,6 +588,8 @@ def start_zoo_process(
     ]  # fmt: skip
     if data_path is not None:
         command += ["--data", str(Path(data_path).resolve())]
+    if decoupled:
+        command.append("--decoupled")
     with (workdir / "zoo.log").open("wb") as log:
         process = subprocess.Popen(
             command,
@@ -592,6 +617,7 @@ def _child_main(argv: Sequence[str]) -> int:
     parser.add_argument("--grpc-port", type=int, required=True)
     parser.add_argument("--http-port", type=int, required=True)
     parser.add_argument("--ready-file", type=Path, required=True)
+    parser.add_argument("--decoupled", action="store_true")
     args = parser.parse_args(argv)
 
     def announce(server: ZooServer) -> None:
@@ -605,6 +631,7 @@ def _child_main(argv: Sequence[str]) -> int:
         http_port=args.http_port,
         host=args.host,
         on_ready=announce,
+        decoupled=args.decoupled,
     )
 
 

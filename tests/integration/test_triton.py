@@ -219,3 +219,31 @@ def test_serving_problems_of_an_unreachable_triton_is_one_line() -> None:
     (problem,) = serving_problems(f"http://ops:Zk9-secret@127.0.0.1:{port}", ["tiny-1b"], 2.0)
     assert f"Triton at http://ops:***@127.0.0.1:{port} is not" in problem
     assert "Zk9-secret" not in problem
+
+
+def test_a_decoupled_model_answers_over_a_grpc_stream(synthetic_data: ZooData) -> None:
+    """The vLLM backend is always decoupled: the client streams each prompt as a request of
+    its own, all in flight at once, and reads each answer before its empty final response.
+    HTTP has no streams, so it is refused with the reason."""
+    with start_zoo_process(None, decoupled=True) as zoo:
+        model, rows = zoo.models[2], [3, 5, 8]
+        with connect(zoo.grpc_url) as client:
+            completions = client.generate(
+                model,
+                [synthetic_data.prompts[r] for r in rows],
+                max_tokens=64,
+                sampling=[Sampling(), Sampling(max_tokens=2), Sampling(stop=("#",))],
+            )
+        assert [c.text for c in completions] == [
+            f"[{model}] answer to #3",
+            f"[{model}] answer",
+            f"[{model}] answer to ",
+        ]
+        assert [c.finish_reason for c in completions] == ["stop", "length", "stop"]
+        assert [c.tokens for c in completions] == [4, 2, 3]
+        with connect(zoo.http_url) as client, pytest.raises(InferenceRejected, match="grpc://"):
+            client.generate(model, [synthetic_data.prompts[3]], max_tokens=8)
+        # Workers and `zoo register` ask the same before they accept a Triton URL.
+        assert serving_problems(zoo.grpc_url, [model]) == []
+        (problem,) = serving_problems(zoo.http_url, [model])
+        assert "decoupled" in problem and "grpc://" in problem

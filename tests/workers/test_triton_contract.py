@@ -1,5 +1,6 @@
-"""The tensor contract a Triton model must speak for model workers: unary text_input BYTES
--> text_output BYTES, nothing else required. Configurations as Triton reports them."""
+"""The tensor contract a Triton model must speak for model workers: text_input BYTES ->
+text_output BYTES, nothing else required, decoupled only over gRPC (streams).
+Configurations as Triton reports them."""
 
 from __future__ import annotations
 
@@ -36,10 +37,17 @@ def test_the_zoo_and_a_unary_vllm_model_speak_the_contract(config: dict[str, Any
     assert contract_problem("m", config) is None
 
 
+def test_a_decoupled_model_speaks_it_over_streams_only() -> None:
+    """The vLLM backend is always decoupled: gRPC reaches it on a stream, HTTP cannot."""
+    config = VLLM | {"model_transaction_policy": {"decoupled": True}}
+    assert contract_problem("m", config, streams=True) is None
+    problem = contract_problem("m", config, streams=False)
+    assert problem is not None and "decoupled" in problem and "grpc://" in problem
+
+
 @pytest.mark.parametrize(
     ("config", "says"),
     [
-        (VLLM | {"model_transaction_policy": {"decoupled": True}}, "is decoupled (streaming)"),
         (
             {"input": [_tensor("INPUT_0")], "output": [_tensor("OUTPUT_0")]},
             "does not speak text_input -> text_output (inputs ['INPUT_0'], outputs ['OUTPUT_0'])",
