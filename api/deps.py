@@ -23,7 +23,16 @@ from db.api_keys import KEY_PREFIX, KeyOwner, key_owner
 from workers.cli._input import decode_line
 from workers.settings import Settings
 
-__all__ = ["Deployment", "JsonBody", "Tenant", "deployment", "json_body", "limited", "tenant"]
+__all__ = [
+    "Deployment",
+    "JsonBody",
+    "Tenant",
+    "deployment",
+    "json_body",
+    "limited",
+    "require_media_type",
+    "tenant",
+]
 
 # Room for the multipart framing, the file name and the purpose field around a file.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -128,15 +137,20 @@ def _too_large(limit: int) -> ApiError:
     return ApiError(413, f"request body larger than {limit} bytes", code="request_too_large")
 
 
-async def json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object, read strictly (see workers.cli._input.decode_line)."""
+def require_media_type(request: Request, expected: str) -> None:
+    """415 unless the body is declared as `expected` (parameters such as charset aside)."""
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if media_type != "application/json":
+    if media_type != expected:
         raise ApiError(
             415,
-            f"Content-Type must be application/json, got {media_type or 'none'!r}",
+            f"Content-Type must be {expected}, got {media_type or 'none'!r}",
             code="unsupported_media_type",
         )
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object, read strictly (see workers.cli._input.decode_line)."""
+    require_media_type(request, "application/json")
     raw = await limited(request, deployment(request).json_limit).body()
     if not raw.strip():
         raise bad_request("the request body is empty: send a JSON object")

@@ -24,15 +24,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,37 +42,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-@contextmanager
-def api_process(environment: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
-    """`messplus api serve` (one process); yields (base URL, pid) once /healthz answers."""
-    import urllib.request
-
-    port = _free_port()
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "api", "serve", "--port", str(port)],
-            env=environment,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/healthz", timeout=2):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"API did not start:\n{log.read_text()[-2000:]}") from None
-                time.sleep(0.1)
-        yield url, process.pid
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(30)
 
 
 def _vm_hwm_mb(pid: int) -> float:
@@ -256,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     from db.api_keys import create_key
     from workers import queues, runtime
     from workers.app import use_broker
-    from workers.fleet import local_deployment
+    from workers.fleet import api_server, local_deployment
     from workers.provision import add_tenant, register_zoo
     from workers.zoo_server import load_zoo, start_zoo_process
 
@@ -286,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         for model in data.models:
             fleet.start(f"model-{model}", [queues.model_queue(model)])
         prompts = list(data.prompts)
-        with api_process(fleet.environment, Path(workdir) / "api.log") as (url, pid):
+        log = Path(workdir) / "api.log"
+        with api_server(fleet.environment, log, _free_port()) as (url, pid):
             paths = Paths(url, key, tenant_id, runtime.settings().chunk_size)
             overhead = asyncio.run(_overhead(paths, prompts, args.requests, args.clients))
             batch = _batch(url, key, prompts, args.lines)

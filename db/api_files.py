@@ -11,9 +11,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from db._paging import newest_first
 from db.errors import UnknownFile
 from db.models import ApiFile, ApiFilePart
 
@@ -62,18 +63,12 @@ def list_files(
     session: Session, tenant_id: int, *, limit: int, after: str | None = None
 ) -> tuple[list[ApiFile], bool]:
     """The tenant's files, newest first, from just after the file `after`; and has_more."""
-    query = select(ApiFile).where(ApiFile.tenant_id == tenant_id)
+    cursor = None
     if after is not None:
-        cursor = get_file(session, after, tenant_id)
-        query = query.where(
-            tuple_(ApiFile.created_at, ApiFile.id) < tuple_(cursor.created_at, cursor.id)
-        )
-    rows = list(
-        session.scalars(
-            query.order_by(ApiFile.created_at.desc(), ApiFile.id.desc()).limit(limit + 1)
-        )
-    )
-    return rows[:limit], len(rows) > limit
+        file = get_file(session, after, tenant_id)
+        cursor = (file.created_at, file.id)
+    query = select(ApiFile).where(ApiFile.tenant_id == tenant_id)
+    return newest_first(session, query, ApiFile.created_at, ApiFile.id, after=cursor, limit=limit)
 
 
 def file_parts(session: Session, file_id: str) -> Iterator[bytes]:

@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from db._paging import newest_first
 from db.errors import UnknownBatch
 from db.inference import mark_failed
 from db.jobs import JobProgress, NewRequest, create_job
@@ -113,18 +114,15 @@ def list_batches(
     session: Session, tenant_id: int, *, limit: int, after: str | None = None
 ) -> tuple[list[BatchView], bool]:
     """The tenant's batches, newest first, from just after the batch `after`; and has_more."""
-    query = select(Batch).where(Batch.tenant_id == tenant_id)
+    cursor = None
     if after is not None:
-        cursor = _batch(session, after, tenant_id)
-        query = query.where(
-            tuple_(Batch.created_at, Batch.job_id) < tuple_(cursor.created_at, cursor.job_id)
-        )
-    rows = list(
-        session.scalars(
-            query.order_by(Batch.created_at.desc(), Batch.job_id.desc()).limit(limit + 1)
-        )
+        batch = _batch(session, after, tenant_id)
+        cursor = (batch.created_at, batch.job_id)
+    query = select(Batch).where(Batch.tenant_id == tenant_id)
+    rows, has_more = newest_first(
+        session, query, Batch.created_at, Batch.job_id, after=cursor, limit=limit
     )
-    return _views(session, rows[:limit]), len(rows) > limit
+    return _views(session, rows), has_more
 
 
 def cancel_batch(session: Session, job_id: str, tenant_id: int) -> BatchView | None:

@@ -1,4 +1,5 @@
-"""Celery worker processes of a local deployment, for tests, benchmarks and fault drills.
+"""Celery worker processes of a local deployment, for tests, benchmarks and fault drills,
+and the HTTP API beside them (`api_server`).
 
 Each worker runs in a session of its own (so a stop reaches its children) with its log in
 a file; `stop()` ends every one and leaves no process behind, `kill()` stops one abruptly
@@ -17,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Fleet", "local_deployment", "worker_environment"]
+__all__ = ["Fleet", "api_server", "local_deployment", "worker_environment"]
 
 
 def worker_environment(**settings: str) -> dict[str, str]:
@@ -141,3 +142,41 @@ def local_deployment(log_dir: Path, **settings: str) -> Iterator[Fleet]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@contextmanager
+def api_server(environment: dict[str, str], log: Path, port: int) -> Iterator[tuple[str, int]]:
+    """`messplus api serve` (one uvicorn process) in a session of its own, started as a
+    command so nothing here imports api/; yields (base URL, pid) once /healthz answers,
+    and stops it on exit."""
+    import urllib.request
+
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "workers.cli", "api", "serve", "--port", str(port)],
+            env=environment,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/healthz", timeout=2):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    tail = log.read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"the API did not start:\n{tail}") from None
+                time.sleep(0.1)
+        yield url, process.pid
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()

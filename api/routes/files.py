@@ -16,7 +16,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.datastructures import UploadFile
 
 from api.batch_file import BatchFile, read_batch_file
-from api.deps import Deployment, Tenant, deployment, limited
+from api.deps import Deployment, Tenant, deployment, limited, require_media_type
 from api.errors import ApiError, bad_request, not_found
 from api.objects import OUTPUT_FILE_ID, file_object, output_bytes, output_file_object, page
 from api.routes.common import zoo_names
@@ -90,13 +90,7 @@ def check_batch_lines(found: Deployment, chunks: Iterator[bytes], what: str) -> 
 @router.post("/v1/files", summary="Upload a batch input file (JSON lines, purpose=batch)")
 async def upload_file(request: Request, owner: Tenant) -> dict[str, Any]:
     found = deployment(request)
-    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if media_type != "multipart/form-data":
-        raise ApiError(
-            415,
-            f"Content-Type must be multipart/form-data, got {media_type or 'none'!r}",
-            code="unsupported_media_type",
-        )
+    require_media_type(request, "multipart/form-data")
     form = await limited(request, found.upload_limit).form(max_files=1, max_fields=4)
     try:
         if unknown := sorted(set(form.keys()) - _FORM_FIELDS):

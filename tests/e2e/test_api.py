@@ -9,13 +9,7 @@ and a text completion end to end, and the API's figures in the metrics exporter.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,45 +22,6 @@ pytestmark = pytest.mark.services
 
 N_LINES = 24
 TENANT = "acme"
-
-
-@contextmanager
-def api_server(environment: dict[str, str], log: Path) -> Iterator[str]:
-    """`messplus api serve` in a process of its own; yields its base URL once healthy."""
-    import urllib.error
-    import urllib.request
-
-    port = free_port()
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "api", "serve", "--port", str(port)],
-            env=environment,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError):
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"API did not start:\n{log.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.1)
-        yield url
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
 
 
 def _lines(prompts: list[str]) -> bytes:
@@ -96,7 +51,7 @@ def test_openai_client_through_the_whole_pipeline(
     from db.api_keys import create_key
     from workers import queues, runtime
     from workers.cli import main
-    from workers.fleet import local_deployment
+    from workers.fleet import api_server, local_deployment
     from workers.provision import add_tenant, register_zoo
     from workers.zoo_server import load_zoo, start_zoo_process
 
@@ -122,7 +77,8 @@ def test_openai_client_through_the_whole_pipeline(
         for model in data.models:
             workers.start(f"model-{model}", [queues.model_queue(model)])
         workers.start("feedback", [queues.FEEDBACK])
-        with api_server(workers.environment, tmp_path / "logs" / "api.log") as url:
+        log = tmp_path / "logs" / "api.log"
+        with api_server(workers.environment, log, free_port()) as (url, _):
             client = OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
             models = {m.id for m in client.models.list()}
             assert models == {"messplus", *data.models}

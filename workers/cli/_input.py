@@ -34,6 +34,7 @@ __all__ = [
     "prompt_of",
     "read_jsonl",
     "refuse",
+    "tcp_port",
 ]
 
 T = TypeVar("T")
@@ -84,6 +85,17 @@ def positive_int(raw: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {raw!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def tcp_port(raw: str) -> int:
+    """An argparse type: a TCP port, 0 meaning any free one."""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port: {raw!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0..65535, got {value}")
     return value
 
 

@@ -10,6 +10,7 @@ import argparse
 import importlib.util
 
 from workers.cli import CliError
+from workers.cli._input import positive_int, tcp_port
 
 __all__ = ["register"]
 
@@ -26,31 +27,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "balancer, with the workers' MESSPLUS_DATABASE_URL and MESSPLUS_BROKER_URL (Redis).",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address (default %(default)s)")
-    serve.add_argument("--port", type=_port, default=8080, help="port (default %(default)s)")
+    serve.add_argument("--port", type=tcp_port, default=8080, help="port (default %(default)s)")
     serve.add_argument(
-        "--workers", type=_count, default=1, help="uvicorn worker processes (default 1)"
+        "--workers", type=positive_int, default=1, help="uvicorn worker processes (default 1)"
     )
     serve.set_defaults(func=_serve)
-
-
-def _port(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port: {raw!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is 0..65535, got {value}")
-    return value
-
-
-def _count(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {raw!r}") from None
-    if not 1 <= value <= 64:
-        raise argparse.ArgumentTypeError(f"must be 1..64, got {value}")
-    return value
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from workers.cli import DATABASE, CliError
-from workers.cli._input import positive_int
+from workers.cli._input import positive_int, tcp_port
 
 __all__ = ["register"]
 
@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     serve.add_argument(
         "--port",
-        type=_port,
+        type=tcp_port,
         metavar="N",
         help="port to listen on (default MESSPLUS_METRICS_PORT, 9464; 0 picks a free one)",
     )
@@ -46,17 +46,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="satisfaction scope=window covers the last N rated answers (default 1000)",
     )
     serve.set_defaults(func=_serve, uses=frozenset({DATABASE}))
-
-
-def _port(raw: str) -> int:
-    """An argparse type: a TCP port, 0 meaning any free one."""
-    try:
-        value = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port: {raw!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is 0..65535, got {value}")
-    return value
 
 
 def _serve(args: argparse.Namespace) -> int:
