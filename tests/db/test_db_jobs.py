@@ -11,7 +11,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.errors import InvalidValue, UnknownJob, UnknownTenant
 from db.inference import ModelAnswer, mark_done, mark_failed, record_responses
-from db.jobs import JobProgress, JobResult, create_job, job_progress, job_results
+from db.jobs import (
+    COPY_FROM,
+    JobProgress,
+    JobResult,
+    NewRequest,
+    create_job,
+    job_progress,
+    job_results,
+)
 from db.models import Job, Request, RequestStatus, ZooModel
 
 
@@ -61,6 +69,35 @@ def test_create_job_bulk(sessions: sessionmaker[Session], tenant_id: int) -> Non
             session.execute(select(Request.id, Request.seq).where(Request.job_id == job_id)).all()
         )
     assert [by_id[request_id] for request_id in request_ids] == list(range(2500))
+
+
+@pytest.mark.parametrize("n", [3, COPY_FROM])  # a multi-row INSERT; COPY on Postgres
+def test_requests_keep_their_custom_ids_and_params(
+    sessions: sessionmaker[Session], tenant_id: int, n: int
+) -> None:
+    requests = [
+        NewRequest(f"prompt {i}", f"line-{i}", {"messages": [{"role": "user", "content": "x"}]})
+        if i % 2
+        else NewRequest(f"prompt {i}")
+        for i in range(n)
+    ]
+    with sessions.begin() as session:
+        job_id, request_ids = create_job(session, tenant_id, requests, source="api")
+    with sessions.begin() as session:
+        rows = session.execute(
+            select(Request.id, Request.seq, Request.prompt, Request.custom_id, Request.params,
+                   Request.status, Request.created_at)
+            .where(Request.job_id == job_id)
+            .order_by(Request.seq)
+        ).all()  # fmt: skip
+    assert [row.id for row in rows] == request_ids
+    for request, row in zip(requests, rows, strict=True):
+        assert (row.prompt, row.custom_id, row.params) == (
+            request.prompt,
+            request.custom_id,
+            request.params,
+        )
+        assert row.status == "queued" and row.created_at.tzinfo is not None
 
 
 def test_create_job_refuses_nonsense(sessions: sessionmaker[Session], tenant_id: int) -> None:
