@@ -180,3 +180,17 @@ def test_each_key_has_its_own_rate_with_retry_after(tmp_path: Path) -> None:
         assert 1 <= int(limited.headers["Retry-After"]) <= 100
         # Another key is not held back by the first one's rate.
         assert api.client.get("/v1/models", headers=api.headers("rival")).status_code == 200
+
+
+def test_health_and_the_openapi_schema_need_no_key(api: Api) -> None:
+    health = api.client.get("/healthz")
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok", "database": "ok", "redis": "ok"}
+    paths = api.client.get("/openapi.json").json()["paths"]
+    ids = {"file-x": "{file_id}", "batch_x": "{batch_id}", "chatcmpl-x": "{completion_id}"}
+    ids |= {"cmpl-x": "{completion_id}", "messplus": "{model}"}
+    for method, path in [*ROUTES, ("POST", "/v1/feedback")]:
+        template = "/".join(ids.get(part, part) for part in path.split("/"))
+        assert method.lower() in paths.get(template, {}), (method, template)
+    chat = paths["/v1/chat/completions"]["post"]["requestBody"]["content"]["application/json"]
+    assert "messages" in chat["schema"]["properties"]

@@ -46,7 +46,7 @@ def test_openai_client_through_the_whole_pipeline(
     postgres_url: str, redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     require_services()
-    from openai import OpenAI
+    from openai import APIStatusError, ConflictError, OpenAI
 
     from db.api_keys import create_key
     from workers import queues, runtime
@@ -157,12 +157,66 @@ def test_openai_client_through_the_whole_pipeline(
                 cast_to=dict,
             )
 
-            # Every answer was rated, the chat answer too: wait until the workers stored them.
+            # Every answer was rated, the chat answer too: wait until the workers stored them;
+            # then q0's user changes their mind (rated not satisfied, now satisfied).
             rated = N_LINES + 1
+            satisfied = sum(1 for i in range(N_LINES) if i % 4 != 0) + 1
+            _wait_for_tally(sessions, tenant_id, (rated, satisfied), workers)
+            first = lines[0]["response"]["body"]["id"]
+            client.post("/feedback", body={"response_id": first, "satisfied": True}, cast_to=dict)
+            satisfied += 1
+            _wait_for_tally(sessions, tenant_id, (rated, satisfied), workers)
+
+            # A call not answered within MESSPLUS_API_WAIT_S gets 504 with its answer's id;
+            # the answer is stored when it comes and read back by that id.
+            impatient = {**workers.environment, "MESSPLUS_API_WAIT_S": "0.001"}
+            with api_server(impatient, log, free_port()) as (hasty_url, _):
+                hasty = OpenAI(base_url=f"{hasty_url}/v1", api_key=key, max_retries=0)
+                with pytest.raises(APIStatusError) as timed_out:
+                    hasty.chat.completions.create(
+                        model="messplus", messages=[{"role": "user", "content": data.prompts[9]}]
+                    )
+            assert timed_out.value.status_code == 504
+            late_id = timed_out.value.body["id"]  # type: ignore[index]
             deadline = time.monotonic() + 60
-            while _rated(sessions, tenant_id) < rated:
+            while True:
+                try:
+                    late = client.chat.completions.retrieve(late_id)
+                    break
+                except ConflictError:  # 409 not_ready: not answered yet
+                    assert time.monotonic() < deadline, workers.logs()
+                    time.sleep(0.2)
+            assert late.id == late_id and late.model in data.models
+
+            # Cancelling: requests already routed finish, queued ones are never served. The
+            # router is stopped and the batch's first 5 requests routed here, so the split
+            # between the two is known.
+            workers.kill("route")
+            cancel_file = client.files.create(
+                file=("more.jsonl", _lines(list(data.prompts[100:130]))), purpose="batch"
+            )
+            doomed = client.batches.create(
+                input_file_id=cancel_file.id,
+                endpoint="/v1/chat/completions",
+                completion_window="24h",
+            )
+            _route_first(sessions, doomed.id, 5)
+            cancelling = client.batches.cancel(doomed.id)
+            assert cancelling.status in ("cancelling", "cancelled")
+            deadline = time.monotonic() + 60
+            while cancelling.status != "cancelled":
                 assert time.monotonic() < deadline, workers.logs()
                 time.sleep(0.2)
+                cancelling = client.batches.retrieve(doomed.id)
+            assert cancelling.request_counts is not None
+            assert (cancelling.request_counts.completed, cancelling.request_counts.failed) == (
+                5,
+                25,
+            )
+            assert cancelling.error_file_id is not None
+            errors = client.files.content(cancelling.error_file_id).text.splitlines()
+            assert [json.loads(e)["custom_id"] for e in errors] == [f"q{i}" for i in range(5, 30)]
+            assert {json.loads(e)["error"]["code"] for e in errors} == {"batch_cancelled"}
         # The API counted its requests into the workers' metrics directory: the exporter
         # serves them beside the workers' figures.
         from prometheus_client import generate_latest
@@ -170,29 +224,53 @@ def test_openai_client_through_the_whole_pipeline(
         from workers.metrics import exporter_registry
 
         scraped = generate_latest(exporter_registry(sessions, metrics_dir, 1000)).decode()
-        assert _sample(scraped, "messplus_api_requests_total", "/v1/batches", "POST", "200") == 1
+        assert _sample(scraped, "messplus_api_requests_total", "/v1/batches", "POST", "200") == 2
         assert _sample(scraped, "messplus_api_requests_total", "/v1/feedback", "POST", "200") == (
-            N_LINES + 1
+            N_LINES + 2
         )
-        latency = "messplus_api_request_seconds_count"
-        assert _sample(scraped, latency, "/v1/chat/completions", "POST") == 1
+        chats = "/v1/chat/completions"
+        assert _sample(scraped, "messplus_api_requests_total", chats, "POST", "504") == 1
+        assert _sample(scraped, "messplus_api_request_seconds_count", chats, "POST") == 2
         runtime.close()
         capsys.readouterr()
         assert main(["sla", "--tenant", TENANT, "--json"]) == 0
     (report,) = json.loads(capsys.readouterr().out)
-    satisfied = sum(1 for i in range(N_LINES) if i % 4 != 0) + 1
     assert (report["since_start"]["rated"], report["since_start"]["satisfied"]) == (
         rated,
         satisfied,
     )
 
 
-def _rated(sessions: Any, tenant_id: int) -> int:
+def _wait_for_tally(sessions: Any, tenant_id: int, expected: tuple[int, int], workers: Any) -> None:
+    """Until the tenant's SLA state counts `expected` (rated, satisfied) answers."""
     from db.models import SlaState
 
+    deadline = time.monotonic() + 60
+    while True:
+        with sessions.begin() as session:
+            state = session.get(SlaState, tenant_id)
+            if state is not None and (state.rated_count, state.satisfied_count) == expected:
+                return
+        assert time.monotonic() < deadline, f"{state}\n{workers.logs()}"
+        time.sleep(0.2)
+
+
+def _route_first(sessions: Any, batch_id: str, n: int) -> None:
+    """Route the batch's first n requests as the router task does, in this process."""
+    from sqlalchemy import select
+
+    from db.models import Request
+    from workers.messages import RouteChunk
+    from workers.tasks import route
+
     with sessions.begin() as session:
-        state = session.get(SlaState, tenant_id)
-        return 0 if state is None else int(state.rated_count)
+        ids = session.scalars(
+            select(Request.id)
+            .where(Request.job_id == batch_id.removeprefix("batch_"))
+            .order_by(Request.seq)
+            .limit(n)
+        ).all()
+    route(RouteChunk(tuple(ids)).to_json())
 
 
 def _sample(scraped: str, name: str, route: str, method: str, status: str | None = None) -> float:
