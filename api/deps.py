@@ -104,7 +104,6 @@ def tenant(request: Request) -> KeyOwner:
             code="rate_limit_exceeded",
             headers={"Retry-After": RateLimiter.retry_after(wait_s)},
         )
-    request.state.tenant = owner.tenant
     return owner
 
 

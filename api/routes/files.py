@@ -87,7 +87,27 @@ def check_batch_lines(found: Deployment, chunks: Iterator[bytes], what: str) -> 
     return checked
 
 
-@router.post("/v1/files", summary="Upload a batch input file (JSON lines, purpose=batch)")
+@router.post(
+    "/v1/files",
+    summary="Upload a batch input file (JSON lines, purpose=batch)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "purpose": {"type": "string", "enum": ["batch"]},
+                        },
+                        "required": ["file", "purpose"],
+                    }
+                }
+            },
+        }
+    },
+)
 async def upload_file(request: Request, owner: Tenant) -> dict[str, Any]:
     found = deployment(request)
     require_media_type(request, "multipart/form-data")
@@ -114,7 +134,10 @@ async def upload_file(request: Request, owner: Tenant) -> dict[str, Any]:
                 "(MESSPLUS_MAX_FILE_BYTES)",
                 code="file_too_large",
             )
-        filename = (upload.filename or "upload.jsonl")[:MAX_FILENAME_CHARS]
+        # Shown back to the tenant and stored as text: no control characters, valid UTF-8.
+        printable = "".join(c for c in upload.filename or "" if c.isprintable())
+        filename = printable.encode("utf-8", "replace").decode()[:MAX_FILENAME_CHARS]
+        filename = filename or "upload.jsonl"
         handle = upload.file
         checked = await run_in_threadpool(check_batch_lines, found, _chunks(handle), "file")
 

@@ -5,7 +5,7 @@ writes the table docs/api-bad-inputs.md (linked from the README) from these case
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +61,17 @@ def _upload(content: bytes | str, purpose: str = "batch") -> Callable[[Api, Cont
         files={"file": ("in.jsonl", data)},
         data={"purpose": purpose},
     )
+
+
+def _chunked_upload(size: int) -> Iterator[bytes]:
+    """A multipart upload sent in chunks, so without a Content-Length to refuse it by."""
+    yield (
+        b'--b\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n--b\r\n'
+        b'Content-Disposition: form-data; name="file"; filename="big.jsonl"\r\n\r\n'
+    )
+    for _ in range(size // 50_000):
+        yield b"x" * 50_000
+    yield b"\r\n--b--\r\n"
 
 
 def _batch(**body: Any) -> Callable[[Api, Context], Any]:
@@ -164,6 +175,12 @@ CASES = [
          400, "unsupported form field(s): other"),
     Case("file too large", "a file of 1.1 MB (limit 1 MiB)",
          _upload(b"x" * 1_150_000), 413, "larger than"),
+    Case("file too large, no Content-Length", "a chunked upload of 1.5 MB",
+         lambda api, _: api.client.post(
+             "/v1/files",
+             headers={**api.headers(), "Content-Type": "multipart/form-data; boundary=b"},
+             content=_chunked_upload(1_500_000)),
+         413, "request body larger than"),
     Case("empty file", "a file of blank lines", _upload("\n\n"), 400, "has no lines"),
     Case("too many lines", "101 lines (limit 100)",
          _upload("\n".join(_line(str(i)) for i in range(101))), 400,
