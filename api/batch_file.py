@@ -67,8 +67,10 @@ def read_batch_file(
     max_prompt_bytes: int,
     max_tokens: int,
     max_lines: int,
+    keep: bool = True,
 ) -> BatchFile:
-    """Check every line; the requests are only meaningful when `bad` is empty."""
+    """Check every line; the requests (kept only with `keep`: an upload only checks) are
+    only meaningful when `bad` is empty."""
     result = BatchFile()
     seen: dict[str, int] = {}
     for number, raw in _lines(chunks):
@@ -78,9 +80,9 @@ def read_batch_file(
         if result.lines > max_lines:
             continue  # counted, reported once by the caller
         try:
-            result.requests.append(
-                _line(raw, number, result, seen, zoo, max_prompt_bytes, max_tokens)
-            )
+            request = _line(raw, number, result, seen, zoo, max_prompt_bytes, max_tokens)
+            if keep:
+                result.requests.append(request)
         except CallError as exc:
             result.bad.append(BadLine(number, str(exc)))
         except ValueError as exc:  # decode_line: not UTF-8, not JSON

@@ -71,8 +71,11 @@ def _refuse_lines(checked: BatchFile, limit: int, what: str) -> None:
     )
 
 
-def check_batch_lines(found: Deployment, chunks: Iterator[bytes], what: str) -> BatchFile:
-    """Read and check a batch file's lines (thread pool: it asks the database for the zoo)."""
+def check_batch_lines(
+    found: Deployment, chunks: Iterator[bytes], what: str, *, keep: bool = True
+) -> BatchFile:
+    """Read and check a batch file's lines (thread pool: it asks the database for the zoo);
+    with `keep`, the requests they make."""
     with found.sessions.begin() as session:
         zoo = zoo_names(session)
     config = found.settings
@@ -82,6 +85,7 @@ def check_batch_lines(found: Deployment, chunks: Iterator[bytes], what: str) -> 
         max_prompt_bytes=config.max_prompt_bytes,
         max_tokens=config.max_tokens,
         max_lines=config.max_batch_lines,
+        keep=keep,
     )
     _refuse_lines(checked, config.max_batch_lines, what)
     return checked
@@ -139,7 +143,9 @@ async def upload_file(request: Request, owner: Tenant) -> dict[str, Any]:
         filename = printable.encode("utf-8", "replace").decode()[:MAX_FILENAME_CHARS]
         filename = filename or "upload.jsonl"
         handle = upload.file
-        checked = await run_in_threadpool(check_batch_lines, found, _chunks(handle), "file")
+        checked = await run_in_threadpool(
+            lambda: check_batch_lines(found, _chunks(handle), "file", keep=False)
+        )
 
         def store() -> dict[str, Any]:
             with found.sessions.begin() as session:
