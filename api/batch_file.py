@@ -99,7 +99,7 @@ def _line(
     max_prompt_bytes: int,
     max_tokens: int,
 ) -> NewRequest:
-    value = decode_line(raw)
+    value = decode_line(raw, constants=False)
     if not isinstance(value, dict):
         raise CallError("each line must be a JSON object with " + ", ".join(_LINE_KEYS))
     if unknown := sorted(set(value) - set(_LINE_KEYS)):

@@ -154,7 +154,7 @@ async def json_body(request: Request) -> dict[str, Any]:
     if not raw.strip():
         raise bad_request("the request body is empty: send a JSON object")
     try:
-        value = decode_line(raw)
+        value = decode_line(raw, constants=False)
     except ValueError as exc:
         raise bad_request(f"request body: {exc}", code="invalid_json") from None
     if not isinstance(value, dict):

@@ -84,29 +84,25 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("job_id", name=op.f("pk_batches")),
     )
     op.create_index("ix_batches_tenant_id_created_at", "batches", ["tenant_id", "created_at"])
-    with op.batch_alter_table("requests") as batch:
-        batch.add_column(sa.Column("custom_id", sa.String(length=512), nullable=True))
-        batch.add_column(sa.Column("params", sa.JSON(), nullable=True))
+    # Plain ALTER TABLE ADD/DROP COLUMN, on SQLite too (3.35+): a batch operation would
+    # recreate these tables, and SQLite refuses to drop a table others reference.
+    op.add_column("requests", sa.Column("custom_id", sa.String(length=512), nullable=True))
+    op.add_column("requests", sa.Column("params", sa.JSON(), nullable=True))
     op.create_index(
         "uq_requests_job_id_custom_id", "requests", ["job_id", "custom_id"], unique=True
     )
-    with op.batch_alter_table("responses") as batch:
-        batch.add_column(sa.Column("finish_reason", sa.String(length=16), nullable=True))
-        batch.add_column(sa.Column("prompt_tokens", sa.Integer(), nullable=True))
-    with op.batch_alter_table("zoo_models") as batch:
-        batch.add_column(sa.Column("chat_template", sa.Text(), nullable=True))
+    op.add_column("responses", sa.Column("finish_reason", sa.String(length=16), nullable=True))
+    op.add_column("responses", sa.Column("prompt_tokens", sa.Integer(), nullable=True))
+    op.add_column("zoo_models", sa.Column("chat_template", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("zoo_models") as batch:
-        batch.drop_column("chat_template")
-    with op.batch_alter_table("responses") as batch:
-        batch.drop_column("prompt_tokens")
-        batch.drop_column("finish_reason")
+    op.drop_column("zoo_models", "chat_template")
+    op.drop_column("responses", "prompt_tokens")
+    op.drop_column("responses", "finish_reason")
     op.drop_index("uq_requests_job_id_custom_id", table_name="requests")
-    with op.batch_alter_table("requests") as batch:
-        batch.drop_column("params")
-        batch.drop_column("custom_id")
+    op.drop_column("requests", "params")
+    op.drop_column("requests", "custom_id")
     op.drop_index("ix_batches_tenant_id_created_at", table_name="batches")
     op.drop_table("batches")
     op.drop_table("api_file_parts")

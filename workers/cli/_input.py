@@ -199,15 +199,18 @@ def read_jsonl(path: Path, max_bytes: int) -> tuple[list[tuple[int, object]], li
     return values, bad
 
 
-def decode_line(raw: bytes) -> object:
+def decode_line(raw: bytes, *, constants: bool = True) -> object:
     """One line of a JSON-lines file (or one JSON document) as a value; ValueError saying
-    why not: invalid UTF-8, malformed JSON, NaN or Infinity (not JSON, though Python's
-    parser takes them), or a key given twice (the parser would keep the last silently)."""
+    why not: invalid UTF-8, malformed JSON, or a key given twice (the parser would keep the
+    last silently). Python's parser takes NaN and Infinity, which are not JSON; with
+    `constants=False` they are refused too."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError(f"not valid UTF-8 (byte {exc.start + 1} of the line)") from None
     try:
+        if constants:
+            return json.loads(text, object_pairs_hook=_no_duplicate_keys)
         return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         # Some of json's messages end in "at" already ("Invalid control character at").
