@@ -34,6 +34,7 @@ __all__ = [
     "CallError",
     "ChatCompletionBody",
     "CompletionBody",
+    "shape_error",
     "to_request",
 ]
 
@@ -109,7 +110,8 @@ def _param(loc: tuple[int | str, ...]) -> str:
     return text
 
 
-def _shape_error(exc: ValidationError) -> CallError:
+def shape_error(exc: ValidationError) -> CallError:
+    """One line for what pydantic refused, in OpenAI's words, naming the parameter."""
     errors = exc.errors(include_url=False)
     # Of a union's branches, the one that got past the type says the most (a list that is
     # too long, rather than "should be a valid string").
@@ -119,6 +121,9 @@ def _shape_error(exc: ValidationError) -> CallError:
         return CallError(f"unsupported parameter {param!r}", param=param)
     if error["type"] == "missing":
         return CallError(f"missing required parameter {param!r}", param=param)
+    if error["type"] == "value_error":  # a model validator's own words
+        message = str(error["msg"]).removeprefix("Value error, ")
+        return CallError(f"{param}: {message}" if param else message, param=param)
     return CallError(f"invalid {param!r}: {error['msg']}", param=param)
 
 
@@ -165,7 +170,7 @@ def to_request(
     try:
         call: Any = kind.model_validate(body)
     except ValidationError as exc:
-        raise _shape_error(exc) from None
+        raise shape_error(exc) from None
     _model(call.model, zoo)
     limit = call.max_tokens
     if endpoint == CHAT and call.max_completion_tokens is not None:

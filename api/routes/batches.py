@@ -16,11 +16,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from api.calls import ENDPOINTS
+from api.calls import ENDPOINTS, shape_error
 from api.deps import JsonBody, Tenant, deployment
 from api.errors import ApiError, bad_request, not_found
 from api.objects import BATCH_ID, batch_object, page
-from api.routes.common import publish
+from api.routes.common import call_error, publish
 from api.routes.files import check_batch_lines
 from db.api_files import file_parts, get_file
 from db.api_keys import KeyOwner
@@ -57,13 +57,7 @@ def _parse(body: dict[str, Any]) -> BatchCreate:
     try:
         create = BatchCreate.model_validate(body)
     except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        param = ".".join(str(p) for p in error["loc"]) or None
-        if error["type"] == "extra_forbidden":
-            raise bad_request(f"unsupported parameter {param!r}", param=param) from None
-        if error["type"] == "missing":
-            raise bad_request(f"missing required parameter {param!r}", param=param) from None
-        raise bad_request(f"invalid {param!r}: {error['msg']}", param=param) from None
+        raise call_error(shape_error(exc)) from None
     if create.endpoint not in ENDPOINTS:
         raise bad_request(
             f"unsupported endpoint {create.endpoint!r}; use {' or '.join(ENDPOINTS)}",

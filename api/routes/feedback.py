@@ -16,9 +16,11 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from api.calls import shape_error
 from api.deps import Deployment, JsonBody, Tenant, deployment
-from api.errors import ApiError, bad_request, not_found
+from api.errors import ApiError, not_found
 from api.objects import BATCH_ID, RESPONSE_ID
+from api.routes.common import call_error
 from db.api_keys import KeyOwner
 from db.jobs import find_requests
 from workers.cli._input import BadLine
@@ -64,14 +66,7 @@ def _parse(body: dict[str, Any]) -> tuple[list[Rating], bool]:
             return [Rating.model_validate(body)], True
         return list(Ratings.model_validate(body).ratings), False
     except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in error["loc"])
-        if error["type"] == "extra_forbidden":
-            raise bad_request(f"unsupported parameter {where!r}", param=where) from None
-        message = error["msg"].removeprefix("Value error, ")
-        raise bad_request(
-            f"{where + ': ' if where else ''}{message}", param=where or None
-        ) from None
+        raise call_error(shape_error(exc)) from None
 
 
 def _reference(rating: Rating) -> tuple[str, int | str] | None:

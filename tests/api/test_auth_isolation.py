@@ -40,6 +40,7 @@ ROUTES = [
     ("GET", f"{CHAT}/chatcmpl-x"),
     ("POST", "/v1/completions"),
     ("GET", "/v1/completions/cmpl-x"),
+    ("POST", "/v1/feedback"),
 ]
 BAD_HEADERS = {
     "missing": {},
@@ -136,6 +137,16 @@ def test_another_tenants_ids_are_not_found_and_nothing_leaks_in_lists(api: Api) 
     _same_404(api, f"/v1/files/file-{job}-output/content", f"/v1/files/file-{zeros}-output/content")
     _same_404(api, f"/v1/files/file-{job}-errors", f"/v1/files/file-{zeros}-errors")
     _same_404(api, f"{CHAT}/{answer_id}", f"{CHAT}/chatcmpl-{zeros}-0")
+    theirs, nobody = (
+        api.client.post(
+            "/v1/feedback",
+            headers=api.headers("acme"),
+            json={"response_id": ref, "satisfied": True},
+        )
+        for ref in (answer_id, f"chatcmpl-{zeros}-0")
+    )
+    assert theirs.status_code == nobody.status_code == 404
+    assert theirs.text.replace(answer_id, "ID") == nobody.text.replace(f"chatcmpl-{zeros}-0", "ID")
     acme = api.headers("acme")
     for method, path in (
         ("POST", f"/v1/batches/{batch_id}/cancel"),
@@ -189,7 +200,7 @@ def test_health_and_the_openapi_schema_need_no_key(api: Api) -> None:
     paths = api.client.get("/openapi.json").json()["paths"]
     ids = {"file-x": "{file_id}", "batch_x": "{batch_id}", "chatcmpl-x": "{completion_id}"}
     ids |= {"cmpl-x": "{completion_id}", "messplus": "{model}"}
-    for method, path in [*ROUTES, ("POST", "/v1/feedback")]:
+    for method, path in ROUTES:
         template = "/".join(ids.get(part, part) for part in path.split("/"))
         assert method.lower() in paths.get(template, {}), (method, template)
     chat = paths["/v1/chat/completions"]["post"]["requestBody"]["content"]["application/json"]

@@ -74,6 +74,10 @@ def _chunked_upload(size: int) -> Iterator[bytes]:
     yield b"\r\n--b--\r\n"
 
 
+def _feedback(**body: Any) -> Callable[[Api, Context], Any]:
+    return lambda api, _: api.client.post("/v1/feedback", headers=api.headers(), json=body)
+
+
 def _batch(**body: Any) -> Callable[[Api, Context], Any]:
     def send(api: Api, ctx: Context) -> Any:
         spec = {"input_file_id": ctx.file_id, "endpoint": CHAT, "completion_window": "24h"}
@@ -222,6 +226,19 @@ CASES = [
     Case("unknown file content", "GET /v1/files/file-nope/content",
          lambda api, _: api.client.get("/v1/files/file-nope/content", headers=api.headers()),
          404, "No such file"),
+    Case("rating without a verdict", "POST /v1/feedback without `satisfied`",
+         _feedback(response_id=f"chatcmpl-{'0' * 32}-0"), 400,
+         "missing required parameter 'satisfied'"),
+    Case("rating naming two answers", "`response_id` and `batch_id` + `custom_id`",
+         _feedback(response_id="chatcmpl-x", batch_id="batch_x", custom_id="a",
+                   satisfied=True), 400, "give response_id, or batch_id with custom_id"),
+    Case("rating an unknown answer", "`\"response_id\": \"chatcmpl-<32 zeros>-0\"`",
+         _feedback(response_id=f"chatcmpl-{'0' * 32}-0", satisfied=True), 404,
+         "No such answer"),
+    Case("ratings naming unknown lines", "`{\"ratings\": [...]}` with an unknown custom_id",
+         _feedback(ratings=[{"batch_id": f"batch_{'0' * 32}", "custom_id": "q9",
+                             "satisfied": False}]),
+         400, "1 of 1 ratings name nothing of yours, none sent"),
     Case("unknown answer id", "GET /v1/chat/completions/chatcmpl-nope",
          lambda api, _: api.client.get(f"{CHAT}/chatcmpl-nope", headers=api.headers()), 404,
          "No such completion"),
