@@ -2,8 +2,8 @@
 to travel as OpenAI-style calls (custom ids, sampling parameters, chat templates, finish
 reasons and token counts).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-29 10:00:00
 
 Every new column is nullable and the new tables are empty, so an upgrade never rewrites
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
