@@ -1,15 +1,18 @@
 """POST /v1/feedback: our extension, a user's rating of an answer.
 
 Rate an answer by the batch and the line's custom_id, or by the answer's id
-(`chatcmpl-...`, `cmpl-...`), with `"satisfied": true|false`; once, or again to change it.
-One rating per call, or up to MAX_RATINGS as {"ratings": [...]}, all or nothing. The
-ratings then take the path `messplus feedback` takes: the same checks of what they name
-(the tenant's own requests only) and the same messages to the feedback workers, who store
-them and move the tenant's SLA.
+(`chatcmpl-...`, `cmpl-...`), with `"satisfied": true|false`, optionally `"rated_at"` (when
+the user rated; default: now) and `"model"` (an explored answer of that zoo model; default:
+the answer served); once, or again to change it. One rating per call, or up to MAX_RATINGS
+as {"ratings": [...]}, all or nothing. The ids are resolved to the tenant's requests (any
+other id reads as unknown), and the ratings then go in exactly as `messplus feedback`'s do:
+workers.ratings.parse_rating and submit_ratings check that each names an answer that
+exists, store them in their order and send them to the feedback workers.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
@@ -23,9 +26,10 @@ from api.objects import BATCH_ID, RESPONSE_ID
 from api.routes.common import call_error
 from db.api_keys import KeyOwner
 from db.jobs import find_requests
-from workers.cli._input import BadLine
 
 __all__ = ["MAX_RATINGS", "router"]
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["feedback"])
 
@@ -41,6 +45,8 @@ class Rating(BaseModel):
     response_id: str | None = Field(None, max_length=64)
     batch_id: str | None = Field(None, max_length=64)
     custom_id: str | None = Field(None, max_length=512)
+    rated_at: str | None = Field(None, max_length=64, description="ISO 8601 with offset")
+    model: str | None = Field(None, max_length=200, description="default: the answer served")
 
     @model_validator(mode="after")
     def _one_reference(self) -> Rating:
@@ -84,41 +90,55 @@ def _name(rating: Rating) -> str:
     return f"custom_id {rating.custom_id!r} of batch {rating.batch_id!r}"
 
 
-def _send(found: Deployment, owner: KeyOwner, ratings: list[Rating], single: bool) -> int:
-    from workers.cli.feedback import _unknown_references
-    from workers.messages import RatingMessage
-    from workers.publish import publish_feedback
+def _send(found: Deployment, owner: KeyOwner, ratings: list[Rating], single: bool) -> None:
+    from kombu.exceptions import OperationalError
 
+    from db.models import utcnow
+    from workers.ratings import RatingsRefused, parse_rating, submit_ratings
+
+    now = utcnow()
     references = [_reference(r) for r in ratings]
     by_seq = [(job, name) for job, name in filter(None, references) if isinstance(name, int)]
     by_custom_id = [(job, name) for job, name in filter(None, references) if isinstance(name, str)]
     with found.sessions.begin() as session:
         ids = find_requests(session, owner.tenant_id, by_seq=by_seq, by_custom_id=by_custom_id)
-        bad = [
-            BadLine(index, f"no such {_name(rating)}")
-            for index, (rating, reference) in enumerate(zip(ratings, references, strict=True))
-            if reference is None or reference not in ids
-        ]
-        messages = [
-            (index, RatingMessage(ids[reference], rating.satisfied))
-            for index, (rating, reference) in enumerate(zip(ratings, references, strict=True))
-            if reference is not None and reference in ids
-        ]
-        if not bad:
-            bad = _unknown_references(session, messages, owner.tenant_id)
-    if bad:
-        if single:
+    bad: list[tuple[int, str]] = []
+    submitted = []
+    for position, (rating, reference) in enumerate(zip(ratings, references, strict=True)):
+        if reference is None or reference not in ids:
+            bad.append((position, f"no such {_name(rating)}"))
+            continue
+        fields: dict[str, object] = {"request_id": ids[reference], "satisfied": rating.satisfied}
+        fields |= {k: v for k, v in (("model", rating.model), ("rated_at", rating.rated_at)) if v}
+        try:
+            submitted.append(parse_rating(fields, now))
+        except ValueError as exc:
+            bad.append((position, str(exc)))
+    if not bad:
+        try:
+            submit_ratings(found.sessions, owner.tenant_id, submitted, found.settings.chunk_size)
+        except RatingsRefused as refused:
+            # Its reasons name the internal request id; the tenant named the answer.
+            bad = [
+                (p, why.replace(f"request {submitted[p].request_id}", _name(ratings[p])))
+                for p, why in refused.bad
+            ]
+        except OperationalError as exc:  # stored: the reconciler sends them
+            log.warning("ratings stored, not yet sent (%s); the reconciler will", exc)
+    if not bad:
+        return
+    if single:
+        position, why = bad[0]
+        if why.startswith("no such"):
             raise not_found("answer", _reference_text(ratings[0]))
-        listed = "; ".join(f"ratings[{b.line}]: {b.reason}" for b in bad[:3])
-        raise ApiError(
-            400,
-            f"{len(bad)} of {len(ratings)} ratings name nothing of yours, none sent: {listed}",
-            param="ratings",
-            code="unknown_reference",
-            extra={"errors": [{"index": b.line, "message": b.reason} for b in bad[:1000]]},
-        )
-    return publish_feedback(
-        [message for _, message in messages], found.settings.chunk_size, tenant=owner.tenant
+        raise ApiError(409, why, code="not_rateable")
+    listed = "; ".join(f"ratings[{p}]: {why}" for p, why in bad[:3])
+    raise ApiError(
+        400,
+        f"{len(bad)} of {len(ratings)} ratings refused, none stored: {listed}",
+        param="ratings",
+        code="invalid_ratings",
+        extra={"errors": [{"index": p, "message": why} for p, why in bad[:1000]]},
     )
 
 
@@ -144,7 +164,7 @@ async def rate(request: Request, owner: Tenant, body: JsonBody) -> dict[str, Any
     ratings, single = _parse(body)
     await run_in_threadpool(_send, deployment(request), owner, ratings, single)
     data = [
-        {"object": "feedback", **rating.model_dump(exclude_none=True), "status": "queued"}
+        {"object": "feedback", **rating.model_dump(exclude_none=True), "status": "accepted"}
         for rating in ratings
     ]
     return data[0] if single else {"object": "list", "data": data}

@@ -238,7 +238,12 @@ CASES = [
     Case("ratings naming unknown lines", "`{\"ratings\": [...]}` with an unknown custom_id",
          _feedback(ratings=[{"batch_id": f"batch_{'0' * 32}", "custom_id": "q9",
                              "satisfied": False}]),
-         400, "1 of 1 ratings name nothing of yours, none sent"),
+         400, "1 of 1 ratings refused, none stored: ratings[0]: no such custom_id 'q9'"),
+    Case("rating a request with no answer", "a line of a cancelled batch (its request failed)",
+         lambda api, ctx: api.client.post(
+             "/v1/feedback", headers=api.headers(),
+             json={"batch_id": ctx.cancelled_batch, "custom_id": "a", "satisfied": True}),
+         409, "failed: it has no answer to rate"),
     Case("unknown answer id", "GET /v1/chat/completions/chatcmpl-nope",
          lambda api, _: api.client.get(f"{CHAT}/chatcmpl-nope", headers=api.headers()), 404,
          "No such completion"),

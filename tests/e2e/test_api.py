@@ -137,7 +137,7 @@ def test_openai_client_through_the_whole_pipeline(
                 else:
                     rating["response_id"] = line["response"]["body"]["id"]
                 queued = client.post("/feedback", body=rating, cast_to=dict)
-                assert queued["status"] == "queued" and queued["satisfied"] is rating["satisfied"]
+                assert queued["status"] == "accepted" and queued["satisfied"] is rating["satisfied"]
 
             # One chat call and one text completion, end to end.
             chat = client.chat.completions.create(
