@@ -189,18 +189,18 @@ class Failure:
 
 
 def failure(reason: str | None) -> Failure:
-    text = reason or ""
+    """The status, code and message of a failed request. Stored reasons are written for
+    tenants (`<model>: unavailable`, `<model>: rejected: <what the server said>`, with
+    addresses and paths taken out: workers.errors), so they are shown as they are."""
+    text = reason or "the request failed"
     if text == CANCELLED_REASON:
         return Failure(409, "batch_cancelled", "the batch was cancelled before this request ran")
-    if ": unavailable:" in text:
-        return Failure(
-            503, "model_unavailable", "the model to answer was unavailable; send it again"
-        )
-    if ": rejected:" in text:
-        return Failure(
-            400, "model_rejected", "the model refused this prompt (too long for it, or malformed)"
-        )
-    return Failure(500, "request_failed", "the request failed")
+    kind = text.partition(": ")[2]
+    if kind.startswith("unavailable"):
+        return Failure(503, "model_unavailable", f"{text}; send the request again later")
+    if kind.startswith("rejected"):
+        return Failure(400, "model_rejected", text)
+    return Failure(500, "request_failed", text)
 
 
 def _line(endpoint: str, job_id: str, result: JobResult) -> dict[str, Any]:

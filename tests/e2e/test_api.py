@@ -46,7 +46,7 @@ def test_openai_client_through_the_whole_pipeline(
     postgres_url: str, redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     require_services()
-    from openai import APIStatusError, ConflictError, OpenAI
+    from openai import APIStatusError, BadRequestError, ConflictError, OpenAI
 
     from db.api_keys import create_key
     from workers import queues, runtime
@@ -149,6 +149,15 @@ def test_openai_client_through_the_whole_pipeline(
             assert chat.usage is not None and chat.usage.completion_tokens == 3
             again = client.chat.completions.retrieve(chat.id)
             assert again.choices[0].message.content == chat.choices[0].message.content
+            # A prompt the model refuses (over the zoo's 8 KiB context, under the API's
+            # 16 KiB limit) fails alone, with the short reason tenants read.
+            with pytest.raises(BadRequestError) as refused:
+                client.chat.completions.create(
+                    model="messplus", messages=[{"role": "user", "content": "word " * 2000}]
+                )
+            error = refused.value.body
+            assert isinstance(error, dict) and error["code"] == "model_rejected"
+            assert ": rejected: " in error["message"] and "<" not in error["message"]
             text = client.completions.create(model="messplus", prompt=data.prompts[0], stop=["#"])
             assert text.model in data.models and text.choices[0].text.endswith("answer to ")
             client.post(
@@ -230,7 +239,8 @@ def test_openai_client_through_the_whole_pipeline(
         )
         chats = "/v1/chat/completions"
         assert _sample(scraped, "messplus_api_requests_total", chats, "POST", "504") == 1
-        assert _sample(scraped, "messplus_api_request_seconds_count", chats, "POST") == 2
+        assert _sample(scraped, "messplus_api_requests_total", chats, "POST", "400") == 1
+        assert _sample(scraped, "messplus_api_request_seconds_count", chats, "POST") == 3
         runtime.close()
         capsys.readouterr()
         assert main(["sla", "--tenant", TENANT, "--json"]) == 0
