@@ -26,7 +26,7 @@ from api.ratelimit import RateLimiter
 from api.routes import batches, completions, feedback, files, health, models
 from api.waiter import JobWaiter
 from workers import runtime
-from workers.settings import SettingsError
+from workers.settings import SettingsError, api_broker_problem
 
 __all__ = ["create_app"]
 
@@ -41,11 +41,8 @@ your SLA, and the answer's `model` names the one that served it."""
 
 def _deployment() -> Deployment:
     settings = runtime.settings()
-    if not settings.broker_url.startswith(("redis://", "rediss://")):
-        raise SettingsError(
-            "the API keeps rate limits in the broker's Redis: MESSPLUS_BROKER_URL must be "
-            f"redis:// or rediss://, not {settings.broker_url.partition(':')[0]}://"
-        )
+    if problem := api_broker_problem(settings.broker_url):
+        raise SettingsError(problem)
     directory = None if settings.metrics_dir is None else Path(settings.metrics_dir)
     return Deployment(
         settings=settings,

@@ -24,6 +24,7 @@ __all__ = [
     "PREFIX",
     "Settings",
     "SettingsError",
+    "api_broker_problem",
     "broker_url_problem",
     "load_settings",
 ]
@@ -147,6 +148,19 @@ def broker_url_problem(url: str) -> str | None:
     except ImportError as exc:
         return f"broker transport {scheme!r} needs a library that is not installed ({exc})"
     return None
+
+
+def api_broker_problem(url: str) -> str | None:
+    """Why the HTTP API cannot run on this broker, or None: it keeps its rate limits in
+    the broker's Redis, shared by every API process. Asked by `messplus api serve` before
+    it starts uvicorn, and by the app itself when started another way."""
+    scheme = url.partition("://")[0]
+    if scheme in ("redis", "rediss"):
+        return None
+    return (
+        "the API keeps rate limits in the broker's Redis: MESSPLUS_BROKER_URL must be "
+        f"redis:// or rediss://, not {scheme}://"
+    )
 
 
 def _convert(name: str, raw: str, kind: str) -> object:

@@ -14,7 +14,8 @@ for its stdout only.
 
 The healthy deployment behind the commands is real: a migrated SQLite database with the
 synthetic zoo, a tenant, a job with one answered request and a predictor version, a
-Redis database of this run's own and a CPU Triton serving the zoo.
+Redis database of this run's own, a CPU Triton serving the zoo and an API key of the
+tenant's (revoking it again is harmless).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ SAMPLES: dict[str, str] = {
     "data": "$work/zoo.csv",
     "model": "$model",
     "out_dir": "$work/report",
+    "key_id": "1",
 }
 # Per command: other samples, and options that make it reach its output quickly.
 OVERRIDES: dict[tuple[str, ...], dict[str, str]] = {
@@ -64,6 +66,7 @@ OVERRIDES: dict[tuple[str, ...], dict[str, str]] = {
     ("zoo", "disable"): {"name": "spare-a"},
     ("zoo", "enable"): {"name": "$model"},
     ("zoo", "remove"): {"name": "spare-b"},
+    ("zoo", "template"): {"file": "$work/template.jinja"},
 }
 OPTIONS: dict[tuple[str, ...], str] = {
     ("demo",): "--prompts 8",
@@ -72,6 +75,7 @@ OPTIONS: dict[tuple[str, ...], str] = {
     ("report",): "--tenant acme",
     ("metrics", "serve"): "--port 0",
     ("zoo", "serve"): "--grpc-port 0 --http-port 0",
+    ("api", "serve"): "--port 0",
 }
 
 
@@ -175,6 +179,7 @@ class Deployment:
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    from db.api_keys import create_key
     from db.engine import make_engine, make_sessionmaker
     from db.jobs import create_job
     from db.migrate import upgrade
@@ -220,6 +225,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                 ],
             )
             acme = add_tenant(session, "acme", 0.6).id
+            create_key(session, acme)  # key 1 of the fresh database
             publish_version(
                 session,
                 SatisfactionPredictor.base_rates(data.n_models).to_bytes(),
@@ -233,6 +239,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             answer_chunk(sessions, client, model, ids, max_tokens=16)
         engine.dispose()
         (work / "prompts.jsonl").write_text('"hello"\n')
+        (work / "template.jinja").write_text("{{ messages[-1]['content'] }}")
         (work / "ratings.jsonl").write_text(f'{{"request_id": {request_id}, "satisfied": true}}\n')
         write_csv(synthetic_zoo(60, seed=0).data, work / "zoo.csv")
         env = {k: v for k, v in os.environ.items() if not k.startswith("MESSPLUS_")}
@@ -306,7 +313,8 @@ def test_the_sweep_covers_every_command_with_what_it_uses() -> None:
             "(DATABASE, BROKER or nothing) to its set_defaults"
         )
         assert uses(args) <= {DATABASE, BROKER}, path
-    assert ("zoo", "list") in dict(COMMANDS)
+    assert ("zoo", "list") in dict(COMMANDS) and ("zoo", "template") in dict(COMMANDS)
+    assert ("api", "serve") in dict(COMMANDS) and ("tenants", "keys", "revoke") in dict(COMMANDS)
     assert ("predictors",) in dict(COMMANDS) and ("predictors", "activate") in dict(COMMANDS)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 
-from workers.cli import CliError
+from workers.cli import BROKER, DATABASE, CliError
 from workers.cli._input import positive_int, tcp_port
 
 __all__ = ["register"]
@@ -31,11 +31,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument(
         "--workers", type=positive_int, default=1, help="uvicorn worker processes (default 1)"
     )
-    serve.set_defaults(func=_serve)
+    serve.set_defaults(func=_serve, uses=frozenset({DATABASE, BROKER}))
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from workers.cli._context import settings
+    from workers.cli._context import check_broker, settings
+    from workers.settings import api_broker_problem
 
     missing = [
         m for m in ("fastapi", "uvicorn", "multipart") if importlib.util.find_spec(m) is None
@@ -44,7 +45,16 @@ def _serve(args: argparse.Namespace) -> int:
         raise CliError(f"the API needs {', '.join(missing)}: pip install 'messplus[api]'")
     import uvicorn
 
-    settings()  # a bad MESSPLUS_ variable is one line here, not a traceback per worker
+    # Checked here, once, rather than as a traceback from every uvicorn worker process.
+    if problem := api_broker_problem(settings().broker_url):
+        raise CliError(problem)
+    check_broker()
+    # A line of our own first: a stdout whose reader is gone ends the command here.
+    print(
+        f"messplus: starting the HTTP API on http://{args.host}:{args.port} "
+        f"({args.workers} process(es))",
+        flush=True,
+    )
     uvicorn.run(
         "api.app:create_app",
         factory=True,
