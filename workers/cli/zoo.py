@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workers.cli import DATABASE, CliError, silence_stdout
+from workers.cli._input import tcp_port
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -46,8 +47,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     serve.add_argument("--data", type=Path, metavar="CSV", help="labelled zoo CSV to replay")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
-    serve.add_argument("--grpc-port", type=_port, default=8001, help="default %(default)s")
-    serve.add_argument("--http-port", type=_port, default=8000, help="default %(default)s")
+    serve.add_argument("--grpc-port", type=tcp_port, default=8001, help="default %(default)s")
+    serve.add_argument("--http-port", type=tcp_port, default=8000, help="default %(default)s")
     serve.set_defaults(func=_serve, uses=frozenset())
     register_ = commands.add_parser(
         "register",
@@ -118,16 +119,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     source.add_argument("file", nargs="?", type=Path, metavar="FILE", help="the template")
     source.add_argument("--default", action="store_true", help="use the default template")
     template.set_defaults(func=_template, uses=frozenset({DATABASE}))
-
-
-def _port(raw: str) -> int:
-    try:
-        port = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {raw!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be in 0..65535, got {port}")
-    return port
 
 
 def _announce(server: ZooServer) -> None:
