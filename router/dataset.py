@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["DatasetError", "ZooData", "load_csv", "write_csv"]
+__all__ = ["DatasetError", "ZooData", "interleave", "load_csv", "write_csv"]
 
 LABEL_PREFIX = "label_"
 ENERGY_PREFIX = "energy_consumption_"
@@ -39,12 +40,19 @@ class ZooData:
     cost: npt.NDArray[np.float64]
     latency_s: npt.NDArray[np.float64]
     cost_unit: str = "J"
+    # Per prompt, the kind of request it is (the CSV's benchmark_name). Only offline
+    # references such as `stratified` read it; a router never does.
+    groups: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         n, m = len(self.prompts), len(self.models)
         for field in ("satisfied", "cost", "latency_s"):
             if getattr(self, field).shape != (n, m):
                 raise DatasetError(f"{field} has shape {getattr(self, field).shape}, want {(n, m)}")
+        if not self.groups:
+            object.__setattr__(self, "groups", (self.name,) * n)
+        if len(self.groups) != n:
+            raise DatasetError(f"groups has {len(self.groups)} entries, want {n}")
 
     @property
     def n_requests(self) -> int:
@@ -64,6 +72,7 @@ class ZooData:
             cost=self.cost[rows],
             latency_s=self.latency_s[rows],
             cost_unit=self.cost_unit,
+            groups=self.groups[rows],
         )
 
     def accuracy(self) -> npt.NDArray[np.float64]:
@@ -112,6 +121,7 @@ def load_csv(path: str | Path) -> ZooData:
             models = _model_names(header)
             column = {name: i for i, name in enumerate(header)}
             prompts: list[str] = []
+            groups: list[str] = []
             labels: list[list[int]] = []
             costs: list[list[float]] = []
             latencies: list[list[float]] = []
@@ -121,6 +131,8 @@ def load_csv(path: str | Path) -> ZooData:
                 if len(row) != len(header):
                     raise DatasetError(f"line {line}: {len(row)} fields, header has {len(header)}")
                 prompts.append(row[column["input_text"]])
+                if "benchmark_name" in column:
+                    groups.append(row[column["benchmark_name"]])
                 label_row = []
                 for model in models:
                     raw = row[column[LABEL_PREFIX + model]].strip()
@@ -157,6 +169,34 @@ def load_csv(path: str | Path) -> ZooData:
         satisfied=np.asarray(labels, dtype=np.int8),
         cost=np.asarray(costs, dtype=np.float64),
         latency_s=np.asarray(latencies, dtype=np.float64),
+        groups=tuple(groups),
+    )
+
+
+def interleave(parts: Sequence[ZooData], seed: int, name: str = "mixed") -> ZooData:
+    """Several data sets of the same zoo as one stream of traffic, rows shuffled by seed;
+    each row keeps its set's group, so references can still tell the kinds apart."""
+    if not parts:
+        raise DatasetError("nothing to interleave")
+    models, unit = parts[0].models, parts[0].cost_unit
+    for part in parts[1:]:
+        if part.models != models or part.cost_unit != unit:
+            raise DatasetError(
+                f"{part.name} has models {list(part.models)} in {part.cost_unit}, "
+                f"{parts[0].name} has {list(models)} in {unit}: not one zoo"
+            )
+    order = np.random.default_rng(seed).permutation(sum(part.n_requests for part in parts))
+    prompts = [prompt for part in parts for prompt in part.prompts]
+    groups = [group for part in parts for group in part.groups]
+    return ZooData(
+        name=name,
+        models=models,
+        prompts=tuple(prompts[i] for i in order),
+        satisfied=np.concatenate([part.satisfied for part in parts])[order],
+        cost=np.concatenate([part.cost for part in parts])[order],
+        latency_s=np.concatenate([part.latency_s for part in parts])[order],
+        cost_unit=unit,
+        groups=tuple(groups[i] for i in order),
     )
 
 
@@ -169,7 +209,7 @@ def write_csv(data: ZooData, path: str | Path) -> None:
         writer = csv.writer(handle)
         writer.writerow(header)
         for i, prompt in enumerate(data.prompts):
-            row: list[object] = [i, prompt, data.name]
+            row: list[object] = [i, prompt, data.groups[i]]
             for m in range(data.n_models):
                 row += [int(data.satisfied[i, m]), data.cost[i, m], data.latency_s[i, m]]
             writer.writerow(row)

@@ -2,8 +2,8 @@
 
 A policy answers `route(request, rng) -> Decision` and may learn in `observe`. Adding a policy
 is one class and one registry entry. `messplus` and `paper` are the same MESS+ implementation
-with different settings; `mix` and `oracle` are offline references that are handed the data
-set in advance and only make sense in replay.
+with different settings; `mix`, `stratified` and `oracle` are offline references that are
+handed the data set in advance and only make sense in replay.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from router.dataset import ZooData
 from router.decision import Decision
 from router.features import SparseBatch
 from router.messplus import MessPlusSettings, decide_chunk, draws_for
-from router.mixture import cheapest_mixture
+from router.mixture import cheapest_mixture, cheapest_stratified_mixture
 from router.paper import PaperPredictor
 from router.predictor import SatisfactionPredictor
 from router.sla import UnratedLedger, advance_queue, exploration_probability
@@ -277,6 +277,24 @@ class MixReference(Policy):
         return _fixed(int(rng.choice(len(self.weights), p=self.weights)), len(self.weights))
 
 
+class StratifiedReference(Policy):
+    """The cheapest fixed mixture per kind of request (the data set's benchmark_name),
+    meeting alpha overall, knowing each kind's accuracies and costs: what a router that
+    recognises the kind of every request could reach without reading anything finer."""
+
+    def __init__(self, context: PolicyContext) -> None:
+        data = _require_data(context, "stratified")
+        self.groups = data.groups
+        self.weights = cheapest_stratified_mixture(
+            data.groups, data.satisfied, data.cost, context.alpha
+        )
+        self.n_models = data.n_models
+
+    def route(self, request: Request, rng: np.random.Generator) -> Decision:
+        weights = self.weights[self.groups[request.index]]
+        return _fixed(int(rng.choice(self.n_models, p=weights)), self.n_models)
+
+
 class OracleReference(Policy):
     """Knows every label: the cheapest assignment whose satisfaction share reaches alpha.
 
@@ -326,6 +344,7 @@ POLICIES: dict[str, PolicyFactory] = {
     "random": RandomMixturePolicy,
     "threshold": ThresholdPolicy,
     "mix": MixReference,
+    "stratified": StratifiedReference,
     "oracle": OracleReference,
 }
 

@@ -4,7 +4,10 @@ Requests arrive in a seeded random order; a served answer's satisfaction is the 
 label; every model a decision queries is charged its measured cost (so exploring costs the
 whole zoo). Feedback is immediate; with feedback_share < 1 only that share of requests is
 ever rated (a seeded coin per request, as the paper's sparse setting), and the policy learns
-from those alone, while the SLA is still judged on every user's satisfaction.
+from those alone, while the SLA is still judged on every user's satisfaction. With
+rating_batch = B, requests arrive in batches of B submitted at once, and a batch's answers
+and ratings reach the policy only after the whole batch is routed: a fresh deployment's
+first batch is then routed before any rating, as in the live cold start.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from router.dataset import ZooData
+from router.decision import Decision
 from router.features import HashedNgrams, SparseBatch
 from router.messplus import MessPlusSettings
 from router.policies import Outcome, PolicyContext, Request, make_policy
@@ -72,10 +76,13 @@ def replay(
     *,
     settings: MessPlusSettings | None = None,
     feedback_share: float = 1.0,
+    rating_batch: int = 0,
     features: SparseBatch | None = None,
     on_request: Callable[[], None] | None = None,
 ) -> ReplayTrace:
-    """Replay one policy on one seed. Pass `features` to featurise the data set only once."""
+    """Replay one policy on one seed. Pass `features` to featurise the data set only once.
+
+    rating_batch = 0 delivers every answer's rating right after it is routed."""
     alpha = validate_alpha(alpha)
     if features is None:
         features = HashedNgrams().featurise(data.prompts)
@@ -89,6 +96,8 @@ def replay(
     policy = make_policy(policy_name, context, data.models)
     if not 0.0 < feedback_share <= 1.0:
         raise ValueError(f"feedback share must be in (0, 1], got {feedback_share}")
+    if rating_batch < 0:
+        raise ValueError(f"rating batch must be >= 0, got {rating_batch}")
     order = np.random.default_rng(seed).permutation(data.n_requests)
     rng = np.random.default_rng([seed, 1])
     rated = np.random.default_rng([seed, 2]).random(data.n_requests) < feedback_share
@@ -98,6 +107,7 @@ def replay(
     satisfied = np.zeros(n)
     cost = np.zeros(n)
     queue = np.zeros(n)
+    undelivered: list[tuple[Request, Decision, Outcome]] = []
     for step, index in enumerate(order):
         request = Request(int(index), features.row(int(index)))
         decision = policy.route(request, rng)
@@ -107,7 +117,11 @@ def replay(
             labels[queried] = data.satisfied[index, queried]
         costs = np.full(data.n_models, np.nan)
         costs[queried] = data.cost[index, queried]
-        policy.observe(request, decision, Outcome(labels, costs))
+        undelivered.append((request, decision, Outcome(labels, costs)))
+        if rating_batch == 0 or (step + 1) % rating_batch == 0 or step + 1 == n:
+            for delivered in undelivered:
+                policy.observe(*delivered)
+            undelivered.clear()
         served[step] = decision.served
         explored[step] = decision.explored
         satisfied[step] = data.satisfied[index, decision.served]

@@ -76,5 +76,6 @@ def synthetic_zoo(
         satisfied=satisfied,
         cost=cost,
         latency_s=latency_s,
+        groups=tuple(f"topic-{t}" for t in topic),
     )
     return SyntheticZoo(data=data, probability=probability, topic=topic)

@@ -42,6 +42,26 @@ def test_mix_meets_alpha_in_expectation(zoo: SyntheticZoo) -> None:
     assert np.mean([r.satisfaction for r in runs]) == pytest.approx(ALPHA, abs=0.01)
 
 
+def test_stratified_meets_alpha_in_expectation_and_undercuts_mix(zoo: SyntheticZoo) -> None:
+    runs = [replay(zoo.data, "stratified", ALPHA, s) for s in range(4)]
+    mix = [replay(zoo.data, "mix", ALPHA, s) for s in range(4)]
+    assert np.mean([r.satisfaction for r in runs]) == pytest.approx(ALPHA, abs=0.01)
+    assert np.mean([r.cost.sum() for r in runs]) < np.mean([r.cost.sum() for r in mix])
+
+
+def test_a_rating_batch_holds_every_rating_until_its_batch_is_routed(zoo: SyntheticZoo) -> None:
+    n = zoo.data.n_requests
+    whole = replay(zoo.data, "messplus", ALPHA, seed=0, rating_batch=n)
+    # No rating reaches the router before the last request: its queue never moves.
+    assert np.all(whole.queue[:-1] == whole.queue[0])
+    immediate = replay(zoo.data, "messplus", ALPHA, seed=0)
+    one_by_one = replay(zoo.data, "messplus", ALPHA, seed=0, rating_batch=1)
+    np.testing.assert_array_equal(immediate.served, one_by_one.served)
+    np.testing.assert_array_equal(immediate.queue, one_by_one.queue)
+    with pytest.raises(ValueError, match="rating batch"):
+        replay(zoo.data, "messplus", ALPHA, seed=0, rating_batch=-1)
+
+
 def test_paper_explores_on_the_schedule(zoo: SyntheticZoo) -> None:
     trace = replay(zoo.data, "paper", ALPHA, seed=0)
     expected = 0.1 * 4 / 3 * zoo.data.n_requests**0.75

@@ -71,8 +71,10 @@ def test_table_and_plot(zoo_csv: Path, tmp_path: Path, capsys: pytest.CaptureFix
         main(["replay", str(zoo_csv), "--alpha", "0.6", "--seeds", "0", "--plot", str(plot)]) == 0
     )
     out = capsys.readouterr().out
-    for policy in ("messplus", "paper", "random", "threshold", "mix", "oracle", "single:tiny-1b"):
+    for policy in ("messplus", "paper", "random", "threshold", "mix", "stratified", "oracle"):
         assert policy in out
+    assert "single:tiny-1b" in out
+    assert "vs strat" in out
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

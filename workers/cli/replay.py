@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
-DEFAULT_POLICIES = ("messplus", "paper", "random", "threshold", "mix", "oracle")
+DEFAULT_POLICIES = ("messplus", "paper", "random", "threshold", "mix", "stratified", "oracle")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,7 +30,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Replay policies over a labelled CSV (doc_id, input_text, benchmark_name, "
         "then label_/energy_consumption_/inference_time_<model> per model, cheapest first). "
         "Default policies: " + ", ".join(DEFAULT_POLICIES) + " and single:<model> for each "
-        "model. --V, --c and --headroom tune `messplus`; `paper` keeps the authors' settings.",
+        "model. --V, --c and --headroom tune `messplus`; `paper` keeps the authors' settings. "
+        "`mix`, `stratified` (one mixture per benchmark_name) and `oracle` are offline "
+        "references that know every label; the routers never read benchmark_name.",
     )
     replay.add_argument("data", type=Path, metavar="DATA.csv")
     replay.add_argument("--alpha", type=float, required=True, help="SLA target in (0, 1)")
@@ -44,6 +46,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=1.0,
         help="share of requests whose answers get rated (default 1; the paper's sparse "
         "setting is 0.2); the SLA is judged on every request",
+    )
+    replay.add_argument(
+        "--rating-batch",
+        type=int,
+        default=0,
+        metavar="N",
+        help="requests arrive in batches of N and are rated only after their whole batch is "
+        "routed (the first batch routes before any rating: a cold start); default 0 rates "
+        "each answer right away",
     )
     replay.add_argument("--policy", action="append", metavar="P", help="policy to run (repeatable)")
     replay.add_argument("--json", action="store_true", help="print one JSON object only")
@@ -79,6 +90,8 @@ def _replay(args: argparse.Namespace) -> int:
     seeds = _seeds(args.seeds)
     if not 0.0 < args.feedback_share <= 1.0:
         raise CliError(f"--feedback-share must be in (0, 1], got {args.feedback_share}")
+    if args.rating_batch < 0:
+        raise CliError(f"--rating-batch must be >= 0, got {args.rating_batch}")
     try:
         data = load_csv(args.data)
     except DatasetError as exc:
@@ -109,6 +122,7 @@ def _replay(args: argparse.Namespace) -> int:
                     seed,
                     settings=settings,
                     feedback_share=args.feedback_share,
+                    rating_batch=args.rating_batch,
                     features=features,
                     on_request=bar.update,
                 )
@@ -139,14 +153,19 @@ def _replay(args: argparse.Namespace) -> int:
 def _print_table(
     summaries: dict[str, PolicySummary], cost_unit: str, alpha: float, n: int, seeds: list[int]
 ) -> None:
-    mix = summaries.get("mix")
+    references = [name for name in ("mix", "stratified") if name in summaries]
     print(f"{n} requests, alpha {alpha}, seeds {','.join(map(str, seeds))}, cost in {cost_unit}")
     header = f"{'policy':<28} {'satisfaction':>12} {'worst seed':>10} {'cost':>14} "
-    header += f"{'vs mix':>7} {'explored':>9}  SLA"
+    header += "".join(f"{'vs ' + name[:5]:>10}" for name in references)
+    header += f" {'explored':>9}  SLA"
     print(header)
     for name, s in summaries.items():
-        ratio = f"{s.cost / mix.cost:7.2f}" if mix is not None and mix.cost > 0 else "      -"
+        ratios = "".join(_ratio(s.cost, summaries[ref].cost) for ref in references)
         print(
-            f"{name:<28} {s.satisfaction:12.4f} {s.satisfaction_min:10.4f} {s.cost:14.4g} "
-            f"{ratio} {s.explored:9.1f}  {'met' if s.sla_met else 'MISSED'}"
+            f"{name:<28} {s.satisfaction:12.4f} {s.satisfaction_min:10.4f} {s.cost:14.4g}"
+            f"{ratios} {s.explored:9.1f}  {'met' if s.sla_met else 'MISSED'}"
         )
+
+
+def _ratio(cost: float, reference: float) -> str:
+    return f"{cost / reference:10.2f}" if reference > 0 else f"{'-':>10}"
