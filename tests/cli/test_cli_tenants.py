@@ -121,6 +121,20 @@ def test_add_allows_only_names_that_print_as_themselves(
     assert run("tenants", "add", "Team_eu-1.prod", "--alpha", "0.5").code == 0
 
 
+def test_a_name_stored_before_the_safe_set_is_printed_escaped(
+    run: Callable[..., Run], sessions: sessionmaker[Session]
+) -> None:
+    """Issue 12.8, rows older than the check: `tenants list` and `sla` print such a name
+    escaped, so it cannot drive the terminal or break the table."""
+    assert run("tenants", "add", "acme", "--alpha", "0.5").code == 0
+    with sessions.begin() as session:
+        session.scalars(select(Tenant)).one().name = "acme\x1b[2J\u202eeliot"
+    for command in (("tenants", "list"), ("sla",)):
+        out = run(*command).out
+        assert "\x1b" not in out and "\u202e" not in out
+        assert r"'acme\x1b[2J\u202eeliot'" in out
+
+
 def test_add_refuses_a_duplicate_name(run: Callable[..., Run]) -> None:
     assert run("tenants", "add", "acme", "--alpha", "0.8").code == 0
     assert "already exists" in one_error_line(run("tenants", "add", "acme", "--alpha", "0.7"))

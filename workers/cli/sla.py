@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from workers.cli import DATABASE
 from workers.cli._input import point_in_time, positive_int
+from workers.cli._table import print_table
 
 if TYPE_CHECKING:
     from db.sla_report import Estimate, ServedEstimate, SlaReport
@@ -104,10 +105,7 @@ def _sla(args: argparse.Namespace) -> int:
         )
         for report in reports
     ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        print("  ".join(cells).rstrip())
+    print_table(header, rows)
     return 0
 
 

@@ -17,6 +17,7 @@ import sys
 
 from workers.cli import DATABASE, CliError
 from workers.cli._input import alpha, finite_float, name, positive_int
+from workers.cli._table import print_table
 
 __all__ = ["register"]
 
@@ -144,10 +145,7 @@ def _list(args: argparse.Namespace) -> int:
         print("no tenants (add one with `messplus tenants add NAME --alpha A`)")
         return 0
     header = ("name", "alpha", "settings", "virtual queue", "requests", "rated", "satisfied")
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        print("  ".join(cells).rstrip())
+    print_table(header, rows)
     return 0
 
 

@@ -10,12 +10,12 @@ to the activated version on their next chunk.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workers.cli import BROKER, DATABASE, CliError
 from workers.cli._input import positive_int
+from workers.cli._table import print_table
 
 if TYPE_CHECKING:
     from workers.training import Metrics, RetrainReport
@@ -99,13 +99,6 @@ def _train_uses(args: argparse.Namespace) -> frozenset[str]:
     return frozenset({DATABASE}) if args.publish or args.activate else frozenset()
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        print("  ".join(cells).rstrip())
-
-
 def _number(value: Any, digits: int = 4) -> str:
     return f"{value:.{digits}f}" if isinstance(value, int | float) else "-"
 
@@ -172,7 +165,7 @@ def _retrain(args: argparse.Namespace) -> int:
         )
         + f", {report.seconds:.1f} s"
     )
-    _table(("predictor", "log-loss", "Brier", "ECE", "n"), rows)
+    print_table(("predictor", "log-loss", "Brier", "ECE", "n"), rows)
     print(_decision(report))
     return 0
 
@@ -201,7 +194,7 @@ def _list(args: argparse.Namespace) -> int:
     if not rows:
         print("no predictor versions (`messplus retrain` or `messplus train FILE.csv --publish`)")
         return 0
-    _table(("id", "created (UTC)", "active", "log-loss", "Brier", "ECE", "n", "note"), rows)
+    print_table(("id", "created (UTC)", "active", "log-loss", "Brier", "ECE", "n", "note"), rows)
     return 0
 
 
