@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import pytest
@@ -10,6 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.inference import ModelAnswer, mark_done, mark_failed, record_responses
 from db.models import Request, Response, ZooModel
+from workers.errors import InferenceRejected
+from workers.inference import fail_served
 
 
 def _answer(request_id: int, model_id: int, text: str = "42") -> ModelAnswer:
@@ -118,3 +121,25 @@ def test_queued_requests_can_fail(
         assert mark_failed(session, ids, "no model can serve this") == ids
         assert mark_done(session, ids) == []
     assert _statuses(sessions, ids) == [("failed", "no model can serve this")]
+
+
+def test_a_failure_tells_the_tenant_one_line_and_the_operator_everything(
+    sessions: sessionmaker[Session],
+    zoo: list[ZooModel],
+    routed_ids: list[int],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 12.6: the tenant's reason is short; the server's whole message, with its
+    traceback and paths, reaches the model worker's log instead."""
+    detail = (
+        "grpc://triton.internal:8001 model triton-llama-8b: input too long\n"
+        'Traceback (most recent call last):\n  File "/opt/tritonserver/model.py", line 9'
+    )
+    error = InferenceRejected(detail, summary="input too long\nTraceback ...")
+    with caplog.at_level(logging.WARNING, logger="workers.inference"):
+        failed = fail_served(sessions, zoo[1].name, routed_ids, error)
+    assert failed == routed_ids
+    reasons = {reason for _, reason in _statuses(sessions, routed_ids)}
+    assert reasons == {f"{zoo[1].name}: rejected: input too long"}
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "/opt/tritonserver/model.py" in logged and "triton.internal:8001" in logged
