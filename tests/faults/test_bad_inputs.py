@@ -124,6 +124,8 @@ class Case:
 
 
 _SUBMIT = "submit $file --tenant acme"
+# In the zoo (disabled, so nothing is routed to it) but not served by the deployment's Triton.
+_GHOST = "ghost-3b"
 _FEEDBACK = "feedback $file --tenant acme"
 _RATED_AT = '{"request_id": $done, "satisfied": true, "rated_at": "%s"}\n'
 _ROUTE_BODY = '[[{"request_ids": [$queued]}], {}, {}]'
@@ -275,6 +277,8 @@ CASES: tuple[Case, ...] = (
          Refused("unknown predictor version 999")),
     Case("a worker for a model not in the zoo", Command("worker model gpt-9"),
          Refused("unknown model 'gpt-9'")),
+    Case("a worker for a zoo model Triton does not serve", Command(f"worker model {_GHOST}"),
+         Refused(f"{_GHOST} is not served by Triton at")),
     Case("a misspelt setting", Command("tenants list", env=(("CHUNK_SIZ", "3"),)),
          Refused("unknown setting MESSPLUS_CHUNK_SIZ")),
     Case("an infinite timeout setting", Command("reconcile", env=(("STUCK_AFTER_S", "inf"),)),
@@ -455,14 +459,16 @@ def matches(expected: Outcome, observed: Observed) -> bool:
 
 @contextmanager
 def bad_input_deployment(work_dir: Path) -> Iterator[Deployment]:
-    """A deployment with tenants acme and zeta, acme's done and spare requests, and one
-    worker process per queue; everything is stopped and dropped afterwards."""
+    """A deployment with tenants acme and zeta, acme's done and spare requests, one worker
+    process per queue and a disabled zoo model Triton does not serve; everything is stopped
+    and dropped afterwards."""
     from sqlalchemy import make_url
 
     from db.inference import mark_failed
     from db.jobs import create_job
     from db.models import Request, RoutingDecision, ZooModel
     from db.scratch import scratch_database
+    from db.zoo import ModelSpec, upsert_models
     from router.synthetic import synthetic_zoo
     from tests.answered import answer_by_hand
     from tests.e2e.conftest import POSTGRES_ADMIN, claimed_redis_database, require_services
@@ -497,6 +503,16 @@ def bad_input_deployment(work_dir: Path) -> Iterator[Deployment]:
         sessions = runtime.sessions()
         with sessions.begin() as session:
             register_zoo(session, data)
+            ghost = ModelSpec(
+                name=_GHOST,
+                triton_model_name=_GHOST,
+                position=len(data.models),
+                cost_per_request=1.0,
+                cost_per_token=0.0,
+                cost_unit="J",
+                enabled=False,
+            )
+            upsert_models(session, [ghost])
             acme_id = add_tenant(session, "acme", 0.6).id
             add_tenant(session, "zeta", 0.7)
             job_id, request_ids = create_job(
