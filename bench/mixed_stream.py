@@ -20,45 +20,21 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from bench.replay_table import DEFAULT_FOLDER
-from router.dataset import ZooData, interleave, load_csv
-from router.features import HashedNgrams, SparseBatch
-from router.replay import replay
+from bench.sparse_feedback import floats, replay_seeds
+from router.dataset import interleave, load_csv
+from router.features import HashedNgrams
 
 REFERENCES = ("mix", "stratified", "oracle")
-
-
-def _floats(text: str) -> list[float]:
-    return [float(part) for part in text.split(",")]
-
-
-def _runs(
-    data: ZooData,
-    features: SparseBatch,
-    policy: str,
-    alpha: float,
-    seeds: list[int],
-    share: float,
-    bar: tqdm,  # type: ignore[type-arg]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per seed: total cost and satisfaction."""
-    costs, satisfaction = [], []
-    for seed in seeds:
-        trace = replay(data, policy, alpha, seed, feedback_share=share, features=features)
-        costs.append(trace.cost.sum())
-        satisfaction.append(trace.satisfaction)
-        bar.update()
-    return np.array(costs), np.array(satisfaction)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", type=Path, nargs="?", default=DEFAULT_FOLDER)
-    parser.add_argument("--alphas", type=_floats, default=[0.65, 0.70, 0.75])
-    parser.add_argument("--shares", type=_floats, default=[1.0, 0.2])
+    parser.add_argument("--alphas", type=floats, default=[0.65, 0.70, 0.75])
+    parser.add_argument("--shares", type=floats, default=[1.0, 0.2])
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--stream-seed", type=int, default=0, help="seed of the interleaving")
     parser.add_argument("--json", type=Path, help="write the results here")
@@ -83,12 +59,14 @@ def main() -> int:
     with tqdm(total=runs, desc="replays", unit="run", file=sys.stderr) as bar:
         for alpha in args.alphas:
             reference = {
-                name: float(_runs(data, features, name, alpha, seeds, 1.0, bar)[0].mean())
+                name: float(replay_seeds(data, alpha, features, seeds, bar, name)[0].mean())
                 for name in REFERENCES
             }
             for share in args.shares:
                 started = time.perf_counter()
-                cost, satisfaction = _runs(data, features, "messplus", alpha, seeds, share, bar)
+                cost, satisfaction = replay_seeds(
+                    data, alpha, features, seeds, bar, "messplus", feedback_share=share
+                )
                 seconds_per_seed = (time.perf_counter() - started) / len(seeds)
                 tolerance = 0.01 if share >= 1.0 else 0.02
                 row = {

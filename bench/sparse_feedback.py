@@ -31,11 +31,11 @@ from router.replay import replay
 TOLERANCE = 0.01
 
 
-def _floats(text: str) -> list[float]:
+def floats(text: str) -> list[float]:
     return [float(part) for part in text.split(",")]
 
 
-def _replay_seeds(
+def replay_seeds(
     data: ZooData,
     alpha: float,
     features: SparseBatch,
@@ -73,12 +73,12 @@ def _benchmark(
 ) -> tuple[float, list[dict[str, float]]]:
     """The mixture's mean cost, and one row per (confidence, share)."""
     features = HashedNgrams().featurise(data.prompts)
-    mix_cost = float(_replay_seeds(data, alpha, features, seeds, bar, "mix")[0].mean())
+    mix_cost = float(replay_seeds(data, alpha, features, seeds, bar, "mix")[0].mean())
     rows = []
     for confidence in confidences:
         settings = replace(MessPlusSettings(), sla_confidence=confidence)
         by_share = {
-            share: _replay_seeds(data, alpha, features, seeds, bar, "messplus", settings, share)
+            share: replay_seeds(data, alpha, features, seeds, bar, "messplus", settings, share)
             for share in shares
         }
         full_cost = float(by_share[1.0][0].mean()) if 1.0 in by_share else float("nan")
@@ -101,8 +101,8 @@ def _benchmark(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", type=Path, nargs="?", default=DEFAULT_FOLDER)
-    parser.add_argument("--shares", type=_floats, default=[1.0, 0.2])
-    parser.add_argument("--confidence", type=_floats, default=[MessPlusSettings().sla_confidence])
+    parser.add_argument("--shares", type=floats, default=[1.0, 0.2])
+    parser.add_argument("--confidence", type=floats, default=[MessPlusSettings().sla_confidence])
     parser.add_argument("--seeds", default=",".join(str(s) for s in range(10)))
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
