@@ -167,6 +167,27 @@ def test_another_tenants_ids_are_not_found_and_nothing_leaks_in_lists(api: Api) 
     assert api.client.get(f"/v1/files?after={file_id}", headers=acme).status_code == 404
 
 
+def test_an_uploaded_file_is_deleted_once_and_a_batch_outlives_its_input(api: Api) -> None:
+    file_id = _upload(api, "acme")
+    batch_id = _batch(api, "acme", file_id)
+    job = batch_id.removeprefix("batch_")
+    acme = api.headers("acme")
+    deleted = api.client.delete(f"/v1/files/{file_id}", headers=acme)
+    assert deleted.status_code == 200
+    assert deleted.json() == {"id": file_id, "object": "file", "deleted": True}
+    assert api.client.get(f"/v1/files/{file_id}", headers=acme).status_code == 404
+    assert api.client.delete(f"/v1/files/{file_id}", headers=acme).status_code == 404
+    assert api.client.get(f"/v1/batches/{batch_id}", headers=acme).status_code == 200
+    # Cancelled with nothing routed: finished, every request failed, both files exist.
+    assert api.client.post(f"/v1/batches/{batch_id}/cancel", headers=acme).status_code == 200
+    before = api.counts()
+    for kind in ("output", "errors"):
+        refused = api.client.delete(f"/v1/files/file-{job}-{kind}", headers=acme)
+        assert refused.status_code == 400
+        assert refused.json()["error"]["code"] == "output_file"
+    assert api.counts() == before
+
+
 def test_paging_follows_after_newest_first(api: Api) -> None:
     file_id = _upload(api, "acme")
     made = [_batch(api, "acme", file_id) for _ in range(3)]
