@@ -3,8 +3,9 @@ against `messplus api serve` (uvicorn) over the real pipeline: Redis, Postgres, 
 a model worker per zoo model and a feedback worker on the CPU Triton zoo.
 
 files.create -> batches.create -> batches.retrieve until completed -> files.content, every
-answer rated through the feedback route and counted by `messplus sla`; then a chat call
-and a text completion end to end, and the API's figures in the metrics exporter."""
+answer rated through the feedback route and counted by `messplus sla`; then a chat call,
+a text completion and a batch of text completions end to end, and the API's figures in
+the metrics exporter."""
 
 from __future__ import annotations
 
@@ -98,11 +99,7 @@ def test_openai_client_through_the_whole_pipeline(
                 metadata={"run": "e2e"},
             )
             assert batch.status == "in_progress" and batch.metadata == {"run": "e2e"}
-            deadline = time.monotonic() + 180
-            while batch.status not in ("completed", "failed", "cancelled"):
-                assert time.monotonic() < deadline, f"{batch}\n{workers.logs()}"
-                time.sleep(0.2)
-                batch = client.batches.retrieve(batch.id)
+            batch = _until_finished(client, batch, workers)
             assert batch.status == "completed", workers.logs()
             assert batch.request_counts is not None
             assert (batch.request_counts.total, batch.request_counts.completed) == (
@@ -160,6 +157,31 @@ def test_openai_client_through_the_whole_pipeline(
             assert ": rejected: " in error["message"] and "<" not in error["message"]
             text = client.completions.create(model="messplus", prompt=data.prompts[0], stop=["#"])
             assert text.model in data.models and text.choices[0].text.endswith("answer to ")
+            # A batch of text completions, the other endpoint a batch may name.
+            text_lines = [
+                {
+                    "custom_id": f"t{i}",
+                    "method": "POST",
+                    "url": "/v1/completions",
+                    "body": {"model": "messplus", "prompt": prompt, "max_tokens": 2},
+                }
+                for i, prompt in enumerate(data.prompts[200:203])
+            ]
+            text_file = client.files.create(
+                file=("text.jsonl", "".join(json.dumps(t) + "\n" for t in text_lines).encode()),
+                purpose="batch",
+            )
+            text_batch = client.batches.create(
+                input_file_id=text_file.id, endpoint="/v1/completions", completion_window="24h"
+            )
+            text_batch = _until_finished(client, text_batch, workers)
+            assert text_batch.status == "completed" and text_batch.output_file_id
+            text_output = client.files.content(text_batch.output_file_id).text.splitlines()
+            for i, line in enumerate(json.loads(t) for t in text_output):
+                body = line["response"]["body"]
+                assert line["custom_id"] == f"t{i}" and body["object"] == "text_completion"
+                assert body["choices"][0]["finish_reason"] == "length"
+                assert len(body["choices"][0]["text"].split()) == body["usage"]["completion_tokens"]
             client.post(
                 "/feedback",
                 body={"response_id": chat.id, "satisfied": True},
@@ -233,7 +255,7 @@ def test_openai_client_through_the_whole_pipeline(
         from workers.metrics import exporter_registry
 
         scraped = generate_latest(exporter_registry(sessions, metrics_dir, 1000)).decode()
-        assert _sample(scraped, "messplus_api_requests_total", "/v1/batches", "POST", "200") == 2
+        assert _sample(scraped, "messplus_api_requests_total", "/v1/batches", "POST", "200") == 3
         assert _sample(scraped, "messplus_api_requests_total", "/v1/feedback", "POST", "200") == (
             N_LINES + 2
         )
@@ -249,6 +271,16 @@ def test_openai_client_through_the_whole_pipeline(
         rated,
         satisfied,
     )
+
+
+def _until_finished(client: Any, batch: Any, workers: Any) -> Any:
+    """The batch, retrieved until it is completed, failed or cancelled."""
+    deadline = time.monotonic() + 180
+    while batch.status not in ("completed", "failed", "cancelled"):
+        assert time.monotonic() < deadline, f"{batch}\n{workers.logs()}"
+        time.sleep(0.2)
+        batch = client.batches.retrieve(batch.id)
+    return batch
 
 
 def _wait_for_tally(sessions: Any, tenant_id: int, expected: tuple[int, int], workers: Any) -> None:
