@@ -197,3 +197,43 @@ def test_another_tenants_request_is_unknown(
     assert result.code == 2
     assert f"{path}:1: unknown request id {request_ids[0]}" in result.err
     assert "unknown tenant" in one_error_line(run("feedback", str(path), "--tenant", "nobody"))
+
+
+@pytest.mark.services
+def test_ratings_stored_when_the_broker_goes_away_are_reported_and_sent_later(
+    run: Callable[..., Run],
+    cli_env: pytest.MonkeyPatch,
+    broker: redis.Redis,
+    sessions: sessionmaker[Session],
+    request_ids: list[int],
+    tmp_path: Path,
+) -> None:
+    """Issue 12.4, the other half: a rating the CLI reports as sent reaches the database, or
+    the CLI says where it is. The broker answers the check and is gone when the ratings are
+    published (a stop between the two): they stay stored, the line says so and names the
+    command that sends them, and `messplus reconcile` sends them once the broker is back."""
+    import workers.cli._context as context
+    from workers.app import use_broker
+
+    path = tmp_path / "ratings.jsonl"
+    path.write_text(
+        "".join(json.dumps({"request_id": i, "satisfied": True}) + "\n" for i in request_ids[:3])
+    )
+    reachable = context.settings().broker_url
+    gone = "redis://127.0.0.1:1/0"
+    cli_env.setattr(context, "check_broker", lambda: None)  # it passed; then the broker went
+    cli_env.setenv("MESSPLUS_BROKER_URL", gone)
+    use_broker(gone)
+    line = one_error_line(run("feedback", str(path), "--tenant", "acme"))
+    assert "unreachable" in line and "the 3 ratings are stored" in line
+    assert "messplus reconcile" in line
+    assert [request_id for _, request_id, *_ in _pending(sessions)] == request_ids[:3]
+    assert broker.llen("feedback") == 0
+
+    cli_env.setenv("MESSPLUS_BROKER_URL", reachable)
+    use_broker(reachable)
+    result = run("reconcile", "--older-than", "0")
+    assert result.code == 0 and "3 pending ratings" in result.out
+    assert [i for chunk in _rating_ids(broker) for i in chunk] == [
+        row[0] for row in _pending(sessions)
+    ]
