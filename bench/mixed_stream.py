@@ -1,5 +1,6 @@
 """`messplus` on a provider's mixed traffic: labelled sets of one zoo interleaved into one
-seeded stream, against the references that know every label.
+seeded stream (or, with --synthetic N, N requests of router.synthetic.synthetic_traffic: eight
+kinds, two models priced in dollars per token), against the references that know every label.
 
 mix is the cheapest single fixed mixture, stratified the cheapest fixed mixture per kind of
 request (the CSV's benchmark_name, which the router never reads), oracle the cheapest
@@ -9,7 +10,7 @@ with full feedback, - 0.02 with sparse) and its cost against each reference meas
 full feedback, plus the wall time of the messplus replays.
 
     python -m bench.mixed_stream [FOLDER] [--alphas 0.65,0.7,0.75] [--shares 1,0.2]
-        [--seeds 0,1,2] [--stream-seed 0] [--json out/mixed_stream.json]
+        [--seeds 0,1,2] [--stream-seed 0] [--synthetic N] [--json out/mixed_stream.json]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from bench.replay_table import DEFAULT_FOLDER
 from bench.sparse_feedback import floats, replay_seeds
 from router.dataset import interleave, load_csv
 from router.features import HashedNgrams
+from router.synthetic import synthetic_traffic
 
 REFERENCES = ("mix", "stratified", "oracle")
 
@@ -37,18 +39,26 @@ def main() -> int:
     parser.add_argument("--shares", type=floats, default=[1.0, 0.2])
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--stream-seed", type=int, default=0, help="seed of the interleaving")
+    parser.add_argument("--synthetic", type=int, metavar="N", help="generated traffic instead")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
-    paths = sorted(args.folder.glob("*.csv"))
-    if len(paths) < 2:
-        print(f"mixed_stream: need at least two CSVs of one zoo in {args.folder}", file=sys.stderr)
-        return 2
-    data = interleave([load_csv(path) for path in paths], args.stream_seed)
+    if args.synthetic is not None:
+        data = synthetic_traffic(args.synthetic, args.stream_seed).data
+        sets = sorted(set(data.groups))
+    else:
+        paths = sorted(args.folder.glob("*.csv"))
+        if len(paths) < 2:
+            print(
+                f"mixed_stream: need two or more CSVs of one zoo in {args.folder}", file=sys.stderr
+            )
+            return 2
+        data = interleave([load_csv(path) for path in paths], args.stream_seed)
+        sets = [path.stem for path in paths]
     features = HashedNgrams().featurise(data.prompts)
     runs = len(args.alphas) * len(seeds) * (len(REFERENCES) + len(args.shares))
     lines = [
-        f"{data.n_requests} requests from {', '.join(p.stem for p in paths)}; "
+        f"{data.n_requests} requests from {', '.join(sets)}; "
         f"seeds {args.seeds}; cost in {data.cost_unit}",
         "",
         "| alpha | feedback | satisfaction | worst seed | SLA | vs stratified | vs mix "
@@ -96,7 +106,7 @@ def main() -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         document = {
             "requests": data.n_requests,
-            "sets": [p.stem for p in paths],
+            "sets": sets,
             "seeds": seeds,
             "stream_seed": args.stream_seed,
             "rows": results,
