@@ -1,10 +1,12 @@
 """The cheapest fixed random mixture of models whose expected satisfaction meets alpha.
 
-This is RouterBench's "zero router": it never reads the prompt. Its stratified version knows
-which group (kind of request) each prompt belongs to and mixes per group. The optimum of the linear
+This is RouterBench's "zero router": it never reads the prompt. The optimum of the linear
 programme min sum w_m c_m s.t. sum w_m a_m >= alpha, sum w_m = 1, w >= 0 lies on the lower
 convex hull of the (accuracy, cost) points and mixes at most two models, so trying every
 single model and every pair is exact and cheap for any zoo size a provider runs.
+
+The stratified version knows which group (kind of request) each prompt belongs to and mixes
+per group: the reference a router that recognises kinds of request is held against.
 """
 
 from __future__ import annotations
