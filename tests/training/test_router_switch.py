@@ -50,7 +50,13 @@ def test_a_router_switches_to_a_new_version_on_its_next_chunk(deployment: Deploy
 def test_switching_versions_while_routing_routes_every_request_once(
     deployment: Deployment,
 ) -> None:
-    """Two routers are handed every chunk (as after a redelivery) while versions flip."""
+    """Two routers are handed every chunk (as after a redelivery) while versions flip.
+
+    The first half is routed under `trained`; then `plain` is activated and routes at least
+    one chunk; then a third thread flips the two as fast as the database lets it while both
+    routers go on. The choreography makes both versions certain: a free-running flipper
+    alone can be starved by SQLite's write lock under load and never flip in time.
+    """
     deployment.rate_zoo()
     trained = retrain(deployment.sessions).published_version_id
     with deployment.sessions.begin() as session:
@@ -58,16 +64,23 @@ def test_switching_versions_while_routing_routes_every_request_once(
     assert trained is not None
     request_ids = deployment.submit([f"prompt {i} about topic {i % 7}?" for i in range(600)])
     chunks = [request_ids[i : i + CHUNK] for i in range(0, len(request_ids), CHUNK)]
+    halfway = len(chunks) // 2
+    at_halfway = threading.Barrier(3, timeout=60)  # both routers and this thread
+    resume, routed_under_plain, routing = threading.Event(), threading.Event(), threading.Event()
     routed: list[set[int]] = []
-    routing = threading.Event()
     errors: list[BaseException] = []
 
     def router(seed: int) -> None:
         cache, rng = PredictorCache(), np.random.default_rng(seed)
         try:
-            for chunk in chunks:
+            for index, chunk in enumerate(chunks):
+                if index == halfway:
+                    at_halfway.wait()
+                    resume.wait(timeout=60)
                 sent = route_chunk(deployment.sessions, chunk, rng, cache)
                 routed.append({i for ids in sent.values() for i in ids})
+                if index == halfway and sent:
+                    routed_under_plain.set()
                 time.sleep(0.003)  # the gap a broker leaves between messages
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
@@ -80,12 +93,17 @@ def test_switching_versions_while_routing_routes_every_request_once(
             flips += 1
             time.sleep(0.002)
 
-    routing.set()
-    flipping = threading.Thread(target=switcher)
-    flipping.start()
     routers = [threading.Thread(target=router, args=(seed,)) for seed in (1, 2)]
     for thread in routers:
         thread.start()
+    at_halfway.wait()
+    with deployment.sessions.begin() as session:
+        activate(session, plain)
+    resume.set()
+    assert routed_under_plain.wait(timeout=60)
+    routing.set()
+    flipping = threading.Thread(target=switcher)
+    flipping.start()
     for thread in routers:
         thread.join()
     routing.clear()
