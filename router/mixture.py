@@ -2,8 +2,9 @@
 
 This is RouterBench's "zero router": it never reads the prompt. The optimum of the linear
 programme min sum w_m c_m s.t. sum w_m a_m >= alpha, sum w_m = 1, w >= 0 lies on the lower
-convex hull of the (accuracy, cost) points and mixes at most two models, so trying every
-single model and every pair is exact and cheap for any zoo size a provider runs.
+convex hull of the (accuracy, cost) points and mixes at most two neighbours on it, so
+walking the hull from the cheapest model up to alpha is exact and cheap for any zoo size a
+provider runs.
 
 The stratified version knows which group (kind of request) each prompt belongs to and mixes
 per group: the reference a router that recognises kinds of request is held against.
@@ -29,20 +30,31 @@ def cheapest_mixture(
     """
     accuracy = np.asarray(accuracy, dtype=np.float64)
     cost = np.asarray(cost, dtype=np.float64)
-    n = len(accuracy)
-    best_cost, best = np.inf, np.eye(n)[int(np.argmax(accuracy))]
-    for i in range(n):
-        if accuracy[i] >= alpha and cost[i] < best_cost:
-            best_cost, best = cost[i], np.eye(n)[i]
-        for j in range(n):
-            if accuracy[i] < alpha <= accuracy[j]:
-                w_i = (accuracy[j] - alpha) / (accuracy[j] - accuracy[i])
-                mixed = w_i * cost[i] + (1.0 - w_i) * cost[j]
-                if mixed < best_cost:
-                    best_cost = mixed
-                    best = np.zeros(n)
-                    best[i], best[j] = w_i, 1.0 - w_i
-    return best
+    return _cheapest_per_group(accuracy[None, :], cost[None, :], alpha)[0]
+
+
+def cheapest_stratified_mixture(
+    groups: Sequence[str],
+    satisfied: npt.ArrayLike,
+    cost: npt.ArrayLike,
+    alpha: float,
+) -> dict[str, npt.NDArray[np.float64]]:
+    """Per group, the mixture weights of the cheapest per-group fixed mixtures whose overall
+    expected satisfaction meets alpha, from per-prompt outcomes (N, M) and costs (N, M).
+
+    If the zoo cannot reach alpha, every group is served by its most accurate model.
+    """
+    labels = np.asarray(groups)
+    satisfied = np.asarray(satisfied, dtype=np.float64)
+    cost = np.asarray(cost, dtype=np.float64)
+    names = sorted(set(groups))
+    rows = [labels == name for name in names]
+    weights = _cheapest_per_group(
+        np.array([satisfied[r].sum(axis=0) for r in rows]),
+        np.array([cost[r].sum(axis=0) for r in rows]),
+        alpha * len(labels),
+    )
+    return dict(zip(names, weights, strict=True))
 
 
 def _hull_upgrades(
@@ -69,46 +81,35 @@ def _hull_upgrades(
         here = step
 
 
-def cheapest_stratified_mixture(
-    groups: Sequence[str],
-    satisfied: npt.ArrayLike,
-    cost: npt.ArrayLike,
-    alpha: float,
-) -> dict[str, npt.NDArray[np.float64]]:
-    """Per group, the mixture weights of the cheapest per-group fixed mixtures whose overall
-    expected satisfaction meets alpha, from per-prompt outcomes (N, M) and costs (N, M).
+def _cheapest_per_group(
+    satisfied: npt.NDArray[np.float64], cost: npt.NDArray[np.float64], needed: float
+) -> npt.NDArray[np.float64]:
+    """Weights (G, M) of the cheapest per-group mixtures satisfying `needed` answers in
+    total, from each group's satisfied answers and cost per model (G, M).
 
     One coupling constraint makes this LP exact by greedy: every group starts on its cheapest
     model, then the groups' convex-hull upgrades are bought in order of cost per extra
-    satisfied answer until alpha * N answers are satisfied (the last one fractionally). If the
-    zoo cannot reach alpha, every upgrade is bought.
+    satisfied answer until `needed` is reached (the last one fractionally), or all are
+    bought. With one group this is the hull walk of the single mixture.
     """
-    labels = np.asarray(groups)
-    satisfied = np.asarray(satisfied, dtype=np.float64)
-    cost = np.asarray(cost, dtype=np.float64)
-    names = sorted(set(groups))
-    weights: dict[str, npt.NDArray[np.float64]] = {}
-    total_satisfied = 0.0
-    steps: list[tuple[float, str, int, int, float]] = []
-    for name in names:
-        rows = labels == name
-        group_satisfied = satisfied[rows].sum(axis=0)
-        group_cost = cost[rows].sum(axis=0)
-        start, upgrades = _hull_upgrades(group_satisfied, group_cost)
-        weights[name] = np.eye(len(group_cost))[start]
-        total_satisfied += group_satisfied[start]
+    n_groups, n_models = satisfied.shape
+    weights = np.zeros((n_groups, n_models))
+    steps: list[tuple[float, int, int, int, float]] = []
+    for group in range(n_groups):
+        start, upgrades = _hull_upgrades(satisfied[group], cost[group])
+        weights[group, start] = 1.0
+        needed -= satisfied[group, start]
         previous = start
         for model, gain, extra in upgrades:
-            steps.append((extra / gain, name, previous, model, gain))
+            steps.append((extra / gain, group, previous, model, gain))
             previous = model
-    needed = alpha * len(labels) - total_satisfied
     # Within a group the hull's ratios increase, so sorting by ratio keeps each group's
     # upgrades in hull order (ties broken by the order they were found).
-    for _, name, previous, model, gain in sorted(steps, key=lambda step: step[0]):
+    for _, group, previous, model, gain in sorted(steps, key=lambda step: step[0]):
         if needed <= 0:
             break
         share = min(1.0, needed / gain)
-        weights[name][previous] -= share
-        weights[name][model] += share
+        weights[group, previous] -= share
+        weights[group, model] += share
         needed -= share * gain
     return weights
