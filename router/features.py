@@ -134,7 +134,9 @@ class HashedNgrams:
             indices, doc = indices[order], doc[order]
             per_doc = np.bincount(doc, minlength=n_docs)
         else:
-            per_doc = np.array([len(indices)] * n_docs if n_docs == 1 else [0] * n_docs)
+            per_doc = np.array(
+                [len(indices)] * n_docs if n_docs == 1 else [0] * n_docs, dtype=np.int64
+            )
         indptr = np.zeros(n_docs + 1, dtype=np.int64)
         np.cumsum(per_doc, out=indptr[1:])
         # Each occurrence weighs 1/sqrt(n-grams in its prompt); a repeated n-gram adds up.

@@ -47,3 +47,11 @@ def test_rows_selects_in_order() -> None:
 def test_n_features_must_be_power_of_two() -> None:
     with pytest.raises(ValueError, match="power of two"):
         HashedNgrams(n_features=1000)
+
+
+def test_no_prompts_make_an_empty_batch() -> None:
+    """No prompts make a batch of no rows (this raised TypeError: the row lengths of an
+    empty list were floats, which np.repeat refuses)."""
+    x = HashedNgrams().featurise([])
+    assert x.n_rows == 0
+    assert x.dot(np.ones(x.n_features)).shape == (0,)
