@@ -14,18 +14,26 @@ once instead of polling the database for it.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
 from db._dialect import upsert_insert
-from db.models import Request, RequestStatus, Response, RoutingDecision
+from db.models import Request, RequestStatus, Response, RoutingDecision, ZooModel
 from db.sla import apply_sla_update
 from db.sla_calibration import add_served
 
-__all__ = ["JOB_FINAL_CHANNEL", "ModelAnswer", "mark_done", "mark_failed", "record_responses"]
+__all__ = [
+    "JOB_FINAL_CHANNEL",
+    "AnswerCost",
+    "ModelAnswer",
+    "iter_answer_costs",
+    "mark_done",
+    "mark_failed",
+    "record_responses",
+]
 
 _UNFINISHED = (RequestStatus.QUEUED.value, RequestStatus.ROUTED.value)
 JOB_FINAL_CHANNEL = "messplus_job_final"
@@ -57,6 +65,37 @@ def record_responses(session: Session, answers: Sequence[ModelAnswer]) -> set[tu
         [asdict(answer) for answer in answers],
     )
     return {(request_id, model_id) for request_id, model_id in inserted}
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerCost:
+    """What one model charged for its answer to one prompt: a cost model's example."""
+
+    request_id: int
+    prompt: str
+    model_position: int
+    cost: float
+
+
+def iter_answer_costs(
+    session: Session, limit: int, batch_size: int = 10_000
+) -> Iterator[list[AnswerCost]]:
+    """The newest `limit` answers' costs, newest request first, in batches of at most
+    `batch_size` (streamed, like db.feedback.iter_feedback_batches). Every answer has a cost,
+    rated or not, so this is the whole traffic the router served, not only the rated part."""
+    result = session.execute(
+        select(Response.request_id, Request.prompt, ZooModel.position, Response.cost)
+        .join(Request, Request.id == Response.request_id)
+        .join(ZooModel, ZooModel.id == Response.model_id)
+        .order_by(Response.request_id.desc(), Response.model_id)
+        .limit(limit)
+        .execution_options(yield_per=batch_size)
+    )
+    try:
+        for partition in result.partitions():
+            yield [AnswerCost(*row) for row in partition]
+    finally:
+        result.close()
 
 
 def mark_done(session: Session, request_ids: Sequence[int]) -> list[int]:

@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["CostEstimator"]
+from router.features import SparseBatch
+
+__all__ = ["CostEstimator", "RequestCosts", "prompt_length"]
+
+# Rows per learning step of RequestCosts.observe.
+_STEP = 256
 
 
 @dataclass
@@ -59,3 +64,88 @@ class CostEstimator:
             scale = np.median(estimate[seen] / self.prior_cost[seen])
             estimate = np.where(seen, estimate, self.prior_cost * scale)
         return estimate
+
+
+def prompt_length(x: SparseBatch) -> npt.NDArray[np.float64]:
+    """log(1 + n-grams) of every row: the prompt's length, which a model's work grows with."""
+    return np.log1p(np.diff(x.indptr).astype(np.float64))
+
+
+@dataclass
+class RequestCosts:
+    """Each model's cost of *this* request before it runs, learned from observed costs.
+
+    log cost_m(x) = beta_m . [1, length(x)] + x . w_m: an exact Bayesian least-squares fit of
+    intercept and slope on the prompt's log length (a zoo priced per token costs more for
+    longer prompts), plus a correction per hashed n-gram learned by AdaGrad on what length
+    leaves unexplained (kinds of request whose answers run long, or whose prompts a model
+    handles slowly). Logs make the fit relative, so it is the same in joules or dollars.
+
+    The router compares a request's predicted costs with those of the requests that arrive
+    (see router.messplus), never with the mean *served* cost: a router that reads costs
+    sends each model the requests that are cheap for it, so its served costs are biased.
+    """
+
+    n_models: int
+    n_features: int
+    learning_rate: float = 0.05
+    # Per model: precision matrix and precision-weighted target of the length fit.
+    length_precision: npt.NDArray[np.float64] = field(init=False)
+    length_target: npt.NDArray[np.float64] = field(init=False)
+    ngram_weights: npt.NDArray[np.float64] = field(init=False)
+    ngram_grad_sq: npt.NDArray[np.float64] = field(init=False)
+
+    STATE = (
+        "length_precision",
+        "length_target",
+        "ngram_weights",
+        "ngram_grad_sq",
+    )
+
+    def __post_init__(self) -> None:
+        m = self.n_models
+        # A weak prior (one pseudo-observation at log cost 0) keeps the solve defined.
+        self.length_precision = np.tile(np.eye(2), (m, 1, 1))
+        self.length_target = np.zeros((m, 2))
+        self.ngram_weights = np.zeros((self.n_features, m))
+        self.ngram_grad_sq = np.full((self.n_features, m), 1e-8)
+
+    def _length_coefficients(self) -> npt.NDArray[np.float64]:
+        return np.linalg.solve(self.length_precision, self.length_target[:, :, None])[:, :, 0]
+
+    def predict(self, x: SparseBatch) -> npt.NDArray[np.float64]:
+        """(rows, n_models) predicted cost of every request on every model."""
+        beta = self._length_coefficients()
+        log_cost = beta[:, 0] + prompt_length(x)[:, None] * beta[:, 1] + x.dot(self.ngram_weights)
+        return np.exp(np.clip(log_cost, -50.0, 50.0))
+
+    def observe(self, x: SparseBatch, cost: npt.NDArray[np.float64]) -> None:
+        """Learn from observed costs (rows, n_models); NaN marks a model that did not run.
+
+        Rows are taken in steps of `_STEP`, one AdaGrad step each: one by one as a router
+        learns, and fast enough for a nightly fit over every answer.
+        """
+        cost = np.asarray(cost, dtype=np.float64).reshape(x.n_rows, self.n_models)
+        answered = np.flatnonzero(~np.isnan(cost).all(axis=1))
+        for start in range(0, len(answered), _STEP):
+            step = answered[start : start + _STEP]
+            self._observe_step(x.rows(step), cost[step])
+
+    def _observe_step(self, x: SparseBatch, cost: npt.NDArray[np.float64]) -> None:
+        known = ~np.isnan(cost)
+        log_cost = np.log(np.maximum(np.where(known, cost, 1.0), 1e-300))
+        z = np.column_stack([np.ones(x.n_rows), prompt_length(x)])
+        ngram = x.dot(self.ngram_weights)
+        target = np.where(known, log_cost - ngram, 0.0)
+        self.length_precision += np.einsum("rm,ri,rj->mij", known.astype(np.float64), z, z)
+        self.length_target += target.T @ z
+        residual = np.where(known, log_cost - z @ self._length_coefficients().T - ngram, 0.0)
+        # Each n-gram's gradient, summed over the step's rows: -(values * residual).
+        rows_of_entries = np.repeat(np.arange(x.n_rows), np.diff(x.indptr))
+        indices, position = np.unique(x.indices, return_inverse=True)
+        gradient = np.zeros((len(indices), self.n_models))
+        np.add.at(gradient, position, -x.values[:, None] * residual[rows_of_entries])
+        self.ngram_grad_sq[indices] += gradient * gradient
+        self.ngram_weights[indices] -= (
+            self.learning_rate * gradient / np.sqrt(self.ngram_grad_sq[indices])
+        )

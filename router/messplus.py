@@ -34,6 +34,8 @@ keeps that expected debt until the ratings arrive (see workers.routing).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -158,6 +160,56 @@ def draws_for(rng: np.random.Generator, n_requests: int) -> npt.NDArray[np.float
     return rng.random(n_requests)
 
 
+class UpgradeRanks:
+    """Where a request's price of an upgrade falls among the traffic's, for a rung (lo, hi).
+
+    The price is the extra cost per extra expected satisfied answer, (cost_hi - cost_lo) /
+    (p_hi - p_lo) with each model at its upper confidence bound, as the MESS+ rule weighs
+    them; the rank is taken among the predictor's latest requests (the traffic that
+    arrives, whichever model served it) and mapped to [1/2, 3/2], 1 on average and 1 for
+    every request before any was seen.
+
+    A rank rather than the price itself: the queue then sets the *share* of requests
+    upgraded and the price only *which* ones, so the queue's operating point stays within
+    [V/2, 3V/2] whatever the spread of prices (below the V + headroom it starts at, and
+    clear of zero, where its floor would discard satisfied answers it has banked). In raw
+    units a wide spread of prices moves the operating point by the spread, and a router
+    that must upgrade most requests would run its queue, and so its SLA debt, far above V.
+    """
+
+    def __init__(
+        self,
+        recent_probabilities: npt.NDArray[np.float64],
+        recent_costs: npt.NDArray[np.float64],
+        upper_offset: npt.NDArray[np.float64],
+    ) -> None:
+        self._probabilities = recent_probabilities
+        self._costs = recent_costs
+        self._offset = upper_offset
+        self._sorted: dict[tuple[int, int], npt.NDArray[np.float64]] = {}
+
+    def _price(
+        self, p: npt.NDArray[np.float64], cost: npt.NDArray[np.float64], lo: int, hi: int
+    ) -> npt.NDArray[np.float64]:
+        gain = (p[..., hi] - p[..., lo]) + (self._offset[hi] - self._offset[lo])
+        extra = cost[..., hi] - cost[..., lo]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(gain > 0, extra / np.where(gain > 0, gain, 1.0), np.inf)
+
+    def rank(
+        self, p: npt.NDArray[np.float64], cost: npt.NDArray[np.float64], lo: int, hi: int
+    ) -> float:
+        if not len(self._costs):
+            return 1.0
+        if (lo, hi) not in self._sorted:
+            self._sorted[lo, hi] = np.sort(self._price(self._probabilities, self._costs, lo, hi))
+        traffic = self._sorted[lo, hi]
+        price = self._price(p, cost, lo, hi)
+        below = np.searchsorted(traffic, price, "left")
+        tied = np.searchsorted(traffic, price, "right") - below
+        return 0.5 + float(below + 0.5 * tied) / len(traffic)
+
+
 def _argmin_all(
     settings: MessPlusSettings,
     alpha: float,
@@ -196,6 +248,8 @@ def decide_chunk(
             ("ladder", alpha, settings.confidence, cost_estimate.tobytes()),
             lambda: ladder(mean, sd, cost_estimate, alpha, settings.confidence),
         )
+        request_cost = predictor.request_costs.predict(x)
+        ranks = UpgradeRanks(*predictor.recent(), settings.confidence * sd)
     everyone = tuple(range(m))
     decisions = []
     for i in range(n):
@@ -207,7 +261,8 @@ def decide_chunk(
             if rungs is None:
                 served = _argmin_all(settings, alpha, queue, p, cost_estimate)
             else:
-                served = _on_ladder(settings, rungs, queue, p, mean, sd)
+                upgrade_rank = functools.partial(ranks.rank, p, request_cost[i])
+                served = _on_ladder(settings, rungs, queue, upgrade_rank)
             decisions.append(Decision(served, (served,), False, p, queue))
         queue = max(0.0, queue + alpha - float(p[served]))
     return decisions
@@ -217,11 +272,10 @@ def _on_ladder(
     settings: MessPlusSettings,
     rungs: Ladder,
     queue: float,
-    p: npt.NDArray[np.float64],
-    mean: npt.NDArray[np.float64],
-    sd: npt.NDArray[np.float64],
+    upgrade_rank: Callable[[int, int], float],
 ) -> int:
-    """lo or hi of the rung (promoted by escalation), by the MESS+ rule in gain units."""
+    """lo or hi of the rung (promoted by escalation): hi once the queue passes V times the
+    request's upgrade rank, so the upgrades cheapest per satisfied answer go first."""
     lo, hi = rungs.lo, rungs.hi
     steps = int(queue // (settings.escalation * settings.v))
     position = rungs.models.index(hi)
@@ -232,15 +286,4 @@ def _on_ladder(
         lo, hi = rungs.models[position + steps - 1], rungs.models[position + steps]
     if lo == hi:
         return hi
-    # Each model is judged by its upper confidence bound, and the rung's price by the same
-    # bounds of the average prompt, floored at the gap's uncertainty: an average prompt
-    # then moves to hi exactly where Q reaches V whatever the bounds are, so the queue's
-    # operating point does not drift with how many ratings each model has, and a model
-    # unlucky in its first ratings (mean gap below zero) is still mixed in around Q = V,
-    # served, and so re-learned instead of written off for good.
-    z = settings.confidence
-    gain = (p[hi] + z * sd[hi]) - (p[lo] + z * sd[lo])
-    average_gain = max(
-        (mean[hi] + z * sd[hi]) - (mean[lo] + z * sd[lo]), float(np.hypot(sd[hi], sd[lo]))
-    )
-    return hi if queue * gain > settings.v * average_gain else lo
+    return hi if queue > settings.v * upgrade_rank(lo, hi) else lo

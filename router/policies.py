@@ -144,6 +144,8 @@ class MessPlusPolicy(Policy):
         for model in decision.queried:
             if not np.isnan(outcome.cost[model]):
                 self.costs.observe(model, float(outcome.cost[model]))
+        if isinstance(self.predictor, SatisfactionPredictor):
+            self.predictor.observe_costs(request.features, outcome.cost[None, :])
         known = ~np.isnan(outcome.satisfied)
         if not decision.explored and not self.settings.learn_from_served:
             known[:] = False

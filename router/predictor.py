@@ -41,11 +41,14 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from router.costs import RequestCosts
 from router.features import HashedNgrams, SparseBatch
 
 __all__ = ["FORMAT_VERSION", "PredictorError", "SatisfactionPredictor"]
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+# Versions before the per-request cost model; their blobs are refused, not misread.
+_RETIRED_VERSIONS = {1: "has no per-request cost model", 2: "has no per-request cost model"}
 T = TypeVar("T")
 _EPS = 1e-6
 # A log evidence gap at which the text layer's weight, sigmoid(-gap), is nil.
@@ -59,7 +62,12 @@ _STATE = (
     "trials",
     "log_evidence_gap",
     "difficulty_moments",
+    "recent_count",
+    "recent_probabilities",
+    "recent_costs",
 )
+# How many of the latest requests the predictor remembers its predictions for.
+_RECENT = 512
 
 
 class PredictorError(Exception):
@@ -90,6 +98,16 @@ def _decode(blob: dict[str, Any]) -> npt.NDArray[Any]:
     return np.frombuffer(raw, dtype=np.dtype(blob["dtype"])).reshape(blob["shape"]).copy()
 
 
+def _load_arrays(owner: object, names: tuple[str, ...], arrays: dict[str, Any]) -> None:
+    """Set each named array from the document, refusing any of the wrong shape."""
+    for name in names:
+        current = getattr(owner, name)
+        array = _decode(arrays[name])
+        if array.shape != current.shape:
+            raise PredictorError(f"{name} has shape {array.shape}, want {current.shape}")
+        setattr(owner, name, array.astype(np.float64))
+
+
 @dataclass
 class SatisfactionPredictor:
     """Online, calibrated satisfaction probabilities for n_models models."""
@@ -107,6 +125,13 @@ class SatisfactionPredictor:
     log_evidence_gap: npt.NDArray[np.float64] = field(init=False)
     # Count, mean and sum of squared deviations of difficulty over rated prompts (Welford).
     difficulty_moments: npt.NDArray[np.float64] = field(init=False)
+    # Each model's cost of a request, learned alongside (router.costs.RequestCosts).
+    request_costs: RequestCosts = field(init=False)
+    # Predictions for the latest requests observed (a ring buffer): the traffic the router
+    # ranks each new request against (router.messplus).
+    recent_count: npt.NDArray[np.float64] = field(init=False)
+    recent_probabilities: npt.NDArray[np.float64] = field(init=False)
+    recent_costs: npt.NDArray[np.float64] = field(init=False)
     # Prompt-independent quantities, computed once per state: a router decides many
     # requests between two updates, and these would otherwise dominate a single decision.
     _memo: dict[Hashable, Any] = field(init=False, default_factory=dict, repr=False, compare=False)
@@ -123,6 +148,10 @@ class SatisfactionPredictor:
         self.trials = np.zeros(m)
         self.log_evidence_gap = np.zeros(m)
         self.difficulty_moments = np.zeros(3)
+        self.request_costs = RequestCosts(m, self.featuriser.n_features)
+        self.recent_count = np.zeros(1)
+        self.recent_probabilities = np.zeros((_RECENT, m))
+        self.recent_costs = np.zeros((_RECENT, m))
 
     @classmethod
     def base_rates(cls, n_models: int) -> SatisfactionPredictor:
@@ -238,6 +267,30 @@ class SatisfactionPredictor:
                 self._observe_row(x.row(r), satisfied[r], known[r])
                 self._memo.clear()
 
+    def observe_costs(self, x: SparseBatch, cost: npt.NDArray[np.float64]) -> None:
+        """Learn from the costs of answered requests (rows, n_models; NaN = did not run).
+
+        Every answered request has a cost, rated or not, so this is also where the predictor
+        remembers what it predicted for the traffic that arrives: an unbiased sample of it.
+        """
+        cost = np.asarray(cost, dtype=np.float64).reshape(x.n_rows, self.n_models)
+        answered = np.flatnonzero(~np.isnan(cost).all(axis=1))
+        if not len(answered):
+            return
+        rows = x.rows(answered)
+        latest = x.rows(answered[-_RECENT:])
+        slots = (int(self.recent_count[0]) + np.arange(latest.n_rows)) % _RECENT
+        self.recent_probabilities[slots] = self.predict_features(latest)
+        self.recent_costs[slots] = self.request_costs.predict(latest)
+        self.recent_count += latest.n_rows
+        self.request_costs.observe(rows, cost[answered])
+
+    def recent(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Predicted satisfaction and cost of the latest requests observed (oldest first
+        does not matter): (k, n_models) each, k = 0 before any cost was observed."""
+        k = min(int(self.recent_count[0]), _RECENT)
+        return self.recent_probabilities[:k], self.recent_costs[:k]
+
     def _observe_row(
         self, x: SparseBatch, y: npt.NDArray[np.float64], known: npt.NDArray[np.bool_]
     ) -> None:
@@ -285,6 +338,10 @@ class SatisfactionPredictor:
             "learning_rate": self.learning_rate,
             "prior_strength": self.prior_strength,
             "arrays": {name: _encode(getattr(self, name)) for name in _STATE},
+            "cost_learning_rate": self.request_costs.learning_rate,
+            "cost_arrays": {
+                name: _encode(getattr(self.request_costs, name)) for name in RequestCosts.STATE
+            },
         }
         return json.dumps(document, separators=(",", ":")).encode("utf-8")
 
@@ -296,10 +353,14 @@ class SatisfactionPredictor:
             raise PredictorError(f"predictor is not JSON: {exc}") from exc
         if not isinstance(document, dict) or document.get("format") != "messplus-predictor":
             raise PredictorError("not a messplus predictor")
-        if document.get("version") != FORMAT_VERSION:
+        version = document.get("version")
+        if version in _RETIRED_VERSIONS:
             raise PredictorError(
-                f"predictor format version {document.get('version')} is not {FORMAT_VERSION}"
+                f"predictor format version {version} {_RETIRED_VERSIONS[version]}; this "
+                f"router reads version {FORMAT_VERSION}: retrain (messplus retrain) to replace it"
             )
+        if version != FORMAT_VERSION:
+            raise PredictorError(f"predictor format version {version} is not {FORMAT_VERSION}")
         try:
             predictor = cls(
                 n_models=int(document["n_models"]),
@@ -307,12 +368,9 @@ class SatisfactionPredictor:
                 learning_rate=float(document["learning_rate"]),
                 prior_strength=float(document["prior_strength"]),
             )
-            for name in _STATE:
-                current = getattr(predictor, name)
-                array = _decode(document["arrays"][name])
-                if array.shape != current.shape:
-                    raise PredictorError(f"{name} has shape {array.shape}, want {current.shape}")
-                setattr(predictor, name, array.astype(np.float64))
+            predictor.request_costs.learning_rate = float(document["cost_learning_rate"])
+            _load_arrays(predictor, _STATE, document["arrays"])
+            _load_arrays(predictor.request_costs, RequestCosts.STATE, document["cost_arrays"])
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise PredictorError(f"cannot load predictor: {exc!r}") from exc
         return predictor

@@ -33,6 +33,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.feedback import FeedbackExample, iter_feedback_batches
+from db.inference import AnswerCost, iter_answer_costs
 from db.models import Feedback, PredictorVersion
 from db.predictors import active_version, publish_version
 from db.zoo import list_models
@@ -54,6 +55,9 @@ __all__ = [
 
 ECE_BINS = 10
 CSV_BATCH = 10_000
+# Answers the nightly cost fit reads, newest first: a few parameters per model and n-gram
+# need far fewer, and today's prices matter more than last year's.
+COST_FIT_ANSWERS = 200_000
 _EPS = 1e-6
 
 # Called after every streamed batch with the pass ("train" or "evaluate") and its rows.
@@ -121,6 +125,7 @@ class RetrainReport:
     train_ratings: int
     train_requests: int
     skipped_ratings: int
+    cost_answers: int
     seconds: float
 
     def to_json(self) -> dict[str, Any]:
@@ -221,6 +226,40 @@ def _stream(
             if progress is not None and rows:
                 progress(stage, rows)
             yield labels, rows
+
+
+def _fit_costs(
+    sessions: sessionmaker[Session],
+    predictor: SatisfactionPredictor,
+    column: dict[int, int],
+    batch_size: int,
+) -> int:
+    """Fit the predictor's per-request cost model on the newest answers' charged costs;
+    returns how many answers it learned from."""
+    fitted = 0
+    with sessions() as session, session.begin():
+        for batch in iter_answer_costs(session, COST_FIT_ANSWERS, batch_size):
+            usable = [answer for answer in batch if answer.model_position in column]
+            if usable:
+                prompts, cost = _cost_rows(usable, column, predictor.n_models)
+                predictor.observe_costs(predictor.featuriser.featurise(prompts), cost)
+                fitted += len(usable)
+    return fitted
+
+
+def _cost_rows(
+    answers: Sequence[AnswerCost], column: dict[int, int], n_models: int
+) -> tuple[list[str], npt.NDArray[np.float64]]:
+    """One row of costs per request (NaN where a model did not answer it)."""
+    prompts: list[str] = []
+    cost = np.full((len(answers), n_models), np.nan)
+    last_request: int | None = None
+    for answer in answers:
+        if answer.request_id != last_request:
+            prompts.append(answer.prompt)
+            last_request = answer.request_id
+        cost[len(prompts) - 1, column[answer.model_position]] = answer.cost
+    return prompts, cost[: len(prompts)]
 
 
 def _load_active(
@@ -325,6 +364,7 @@ def retrain(
         train_ratings += int(part.known.sum())
         train_requests += len(part.prompts)
 
+    cost_answers = _fit_costs(sessions, candidate, column, batch_size)
     active_id, active = _load_active(sessions, n_models)
     base_rate = (successes + 0.5) / (trials + 1.0)
     scores = {"candidate": _Scores(), "baseline": _Scores(), "active": _Scores()}
@@ -370,6 +410,7 @@ def retrain(
         train_ratings=train_ratings,
         train_requests=train_requests,
         skipped_ratings=skipped,
+        cost_answers=cost_answers,
         seconds=time.perf_counter() - started,
     )
 
@@ -389,9 +430,9 @@ def train_from_data(data: ZooData) -> SatisfactionPredictor:
     known = np.ones((CSV_BATCH, data.n_models), dtype=bool)
     for start in range(0, data.n_requests, CSV_BATCH):
         prompts = list(data.prompts[start : start + CSV_BATCH])
+        x = predictor.featuriser.featurise(prompts)
         predictor.observe(
-            predictor.featuriser.featurise(prompts),
-            data.satisfied[start : start + CSV_BATCH].astype(np.float64),
-            known[: len(prompts)],
+            x, data.satisfied[start : start + CSV_BATCH].astype(np.float64), known[: len(prompts)]
         )
+        predictor.observe_costs(x, data.cost[start : start + CSV_BATCH])
     return predictor

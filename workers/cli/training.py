@@ -163,7 +163,7 @@ def _retrain(args: argparse.Namespace) -> int:
             if report.skipped_ratings
             else ""
         )
-        + f", {report.seconds:.1f} s"
+        + f", costs fitted on {report.cost_answers:,} answers, {report.seconds:.1f} s"
     )
     print_table(("predictor", "log-loss", "Brier", "ECE", "n"), rows)
     print(_decision(report))
