@@ -104,8 +104,9 @@ class RequestCosts:
 
     def __post_init__(self) -> None:
         m = self.n_models
-        # A weak prior (one pseudo-observation at log cost 0) keeps the solve defined.
-        self.length_precision = np.tile(np.eye(2), (m, 1, 1))
+        # A prior on the slope only (one pseudo-observation of no growth with length) keeps
+        # the solve defined; the intercept's is negligible, so any unit fits alike.
+        self.length_precision = np.tile(np.diag([1e-9, 1.0]), (m, 1, 1))
         self.length_target = np.zeros((m, 2))
         self.ngram_weights = np.zeros((self.n_features, m))
         self.ngram_grad_sq = np.full((self.n_features, m), 1e-8)

@@ -13,6 +13,7 @@ def trained(zoo: SyntheticZoo) -> SatisfactionPredictor:
     predictor = SatisfactionPredictor(zoo.data.n_models)
     x = predictor.featuriser.featurise(zoo.data.prompts[:1000])
     predictor.observe(x, zoo.data.satisfied[:1000], np.ones((1000, 3), dtype=bool))
+    predictor.observe_costs(x, zoo.data.cost[:1000])
     return predictor
 
 

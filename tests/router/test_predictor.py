@@ -17,6 +17,7 @@ def _trained(zoo: SyntheticZoo, n_train: int, full: bool = True) -> Satisfaction
         known[:] = False
         known[np.arange(n_train), np.arange(n_train) % zoo.data.n_models] = True
     predictor.observe(x, zoo.data.satisfied[:n_train], known)
+    predictor.observe_costs(x, zoo.data.cost[:n_train])
     return predictor
 
 
@@ -86,6 +87,11 @@ def test_serialisation_round_trip(zoo: SyntheticZoo) -> None:
     loaded = SatisfactionPredictor.from_bytes(blob)
     prompts = list(zoo.data.prompts[300:400])
     np.testing.assert_array_equal(loaded.predict(prompts), predictor.predict(prompts))
+    x = predictor.featuriser.featurise(prompts)
+    np.testing.assert_array_equal(
+        loaded.request_costs.predict(x), predictor.request_costs.predict(x)
+    )
+    np.testing.assert_array_equal(loaded.recent()[1], predictor.recent()[1])
     assert loaded.to_bytes() == blob
 
 
