@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select, update
 
+from db.inference import ModelAnswer, record_responses
 from db.models import Feedback, PredictorVersion, ZooModel
 from db.predictors import active_version_id, list_versions, publish_version
 from router.predictor import SatisfactionPredictor
@@ -150,3 +151,32 @@ def test_metrics_by_hand() -> None:
     # Bins: [0.9, 0.9] -> |0.9 - 0.5| * 2; [0.2, 0.25] -> |0.225 - 0| * 2; over 4 ratings.
     assert metrics.ece == pytest.approx((0.4 * 2 + 0.225 * 2) / 4)
     assert metrics.n == 4
+
+
+def test_the_cost_model_is_fitted_on_every_answers_charged_cost(deployment: Deployment) -> None:
+    request_ids = deployment.rate_zoo()
+    data = deployment.zoo.data
+    # Every request answered by one model, rated or not: each answer's charged cost.
+    answers = [
+        ModelAnswer(
+            request_id=request_id,
+            model_id=deployment.model_ids[r % data.n_models],
+            text="answer",
+            tokens=1,
+            latency_s=0.1,
+            cost=float(data.cost[r, r % data.n_models]),
+        )
+        for r, request_id in enumerate(request_ids)
+    ]
+    with deployment.sessions.begin() as session:
+        record_responses(session, answers)
+    report = retrain(deployment.sessions, batch_size=128)
+    assert report.cost_answers == len(answers)
+    with deployment.sessions.begin() as session:
+        version = session.get(PredictorVersion, report.published_version_id)
+        assert version is not None
+        loaded = SatisfactionPredictor.from_bytes(version.blob)
+    x = loaded.featuriser.featurise(list(data.prompts[:300]))
+    predicted = loaded.request_costs.predict(x).mean(axis=0)
+    np.testing.assert_allclose(predicted, data.cost[:300].mean(axis=0), rtol=0.2)
+    assert len(loaded.recent()[1]) > 0
