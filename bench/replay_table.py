@@ -54,8 +54,9 @@ def replay_benchmark(
 def time_decisions(data: ZooData, chunk: int, repeats: int = 5) -> float:
     """Median decisions per second of featurise + predict + decide, `chunk` at a time.
 
-    The predictor is first trained on the data so that the text layer is populated, as in a
-    live router; prompts cycle through the data set.
+    The predictor is first trained on the data so that the text layer, the cost model and
+    the recent traffic the upgrade ranks compare with are populated, as in a live router;
+    prompts cycle through the data set.
     """
     featuriser = HashedNgrams()
     predictor = SatisfactionPredictor(data.n_models, featuriser)
@@ -63,6 +64,7 @@ def time_decisions(data: ZooData, chunk: int, repeats: int = 5) -> float:
     predictor.observe(
         x, data.satisfied.astype(np.float64), np.ones_like(data.satisfied, dtype=bool)
     )
+    predictor.observe_costs(x, data.cost)
     settings = MessPlusSettings()
     cost = data.mean_cost()
     rng = np.random.default_rng(0)

@@ -95,6 +95,12 @@ class RequestCosts:
     ngram_weights: npt.NDArray[np.float64] = field(init=False)
     ngram_grad_sq: npt.NDArray[np.float64] = field(init=False)
 
+    # The last solve of the length fit, keyed by the arrays it solved: decisions between two
+    # observations would otherwise repeat it for every request.
+    _solved: tuple[bytes, npt.NDArray[np.float64]] = field(
+        init=False, repr=False, compare=False, default=(b"", np.zeros(0))
+    )
+
     STATE = (
         "length_precision",
         "length_target",
@@ -112,7 +118,11 @@ class RequestCosts:
         self.ngram_grad_sq = np.full((self.n_features, m), 1e-8)
 
     def _length_coefficients(self) -> npt.NDArray[np.float64]:
-        return np.linalg.solve(self.length_precision, self.length_target[:, :, None])[:, :, 0]
+        key = self.length_precision.tobytes() + self.length_target.tobytes()
+        if self._solved[0] != key:
+            solved = np.linalg.solve(self.length_precision, self.length_target[:, :, None])
+            self._solved = (key, solved[:, :, 0])
+        return self._solved[1]
 
     def predict(self, x: SparseBatch) -> npt.NDArray[np.float64]:
         """(rows, n_models) predicted cost of every request on every model."""

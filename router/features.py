@@ -56,6 +56,9 @@ class SparseBatch:
 
     def dot(self, weights: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Each row times `weights` (n_features,) or (n_features, k): (rows,) or (rows, k)."""
+        if self.n_rows == 1:
+            # One prompt, as a router deciding one by one sees it: a single BLAS product.
+            return (self.values @ weights[self.indices])[None]
         contributions = weights[self.indices] * (
             self.values if weights.ndim == 1 else self.values[:, None]
         )

@@ -13,11 +13,17 @@ taken over a *ladder* of candidate models rather than the whole zoo:
   model may meet alpha, the rung is it and the next one). Optimism here is safe: if hi
   cannot in fact carry the SLA, the virtual queue grows, and every `escalation` * V of
   queue moves the rung one step up; past the top rung only the top model is served.
-- On the rung, costs are counted in units of the rung's average satisfaction gain, so the
-  switch from lo to hi happens where Q reaches V for the average prompt and earlier for a
-  prompt the predictor finds harder for lo than for hi. V is therefore unit-free (joules or
-  dollars alike) and the queue operates near Q = V; a new tenant's queue starts there
-  (a placeholder backlog) plus `headroom`.
+- On the rung, each request is priced: its predicted extra cost of hi over lo (per-request
+  costs, router.costs.RequestCosts) per extra expected satisfied answer (each model at its
+  upper confidence bound), ranked among the recent traffic's prices and mapped to
+  [1/2, 3/2] (UpgradeRanks). The request goes to hi when Q exceeds V times its rank: the
+  queue sets how many requests are upgraded and the prices which ones, cheapest per
+  satisfied answer first, the plug-in rule of UniRoute and of V * cost_m(x) + Q * (alpha -
+  p_m(x)) restricted to the rung. V is unit-free (joules or dollars alike) and the queue
+  operates within [V/2, 3V/2] whatever the spread of prices; a new tenant's queue starts
+  at V (a placeholder backlog) plus `headroom`. A request whose gain is not positive
+  ranks last, not never: a model unlucky in its first ratings is still served at high
+  queue and so re-learned instead of written off for good.
 
 Why not the argmin over the whole zoo: a few unlucky ratings can make a middle model look
 no better than the cheapest, and then the cheapest way to meet alpha *seems* to mix the
@@ -34,8 +40,6 @@ keeps that expected debt until the ratings arrive (see workers.routing).
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -193,21 +197,22 @@ class UpgradeRanks:
     ) -> npt.NDArray[np.float64]:
         gain = (p[..., hi] - p[..., lo]) + (self._offset[hi] - self._offset[lo])
         extra = cost[..., hi] - cost[..., lo]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(gain > 0, extra / np.where(gain > 0, gain, 1.0), np.inf)
+        price = np.full(np.shape(gain), np.inf)
+        return np.divide(extra, gain, out=price, where=gain > 0)
 
-    def rank(
+    def ranks(
         self, p: npt.NDArray[np.float64], cost: npt.NDArray[np.float64], lo: int, hi: int
-    ) -> float:
+    ) -> npt.NDArray[np.float64]:
+        """The rank of every row's upgrade from lo to hi, (rows, n_models) in, (rows,) out."""
         if not len(self._costs):
-            return 1.0
+            return np.ones(len(p))
         if (lo, hi) not in self._sorted:
             self._sorted[lo, hi] = np.sort(self._price(self._probabilities, self._costs, lo, hi))
         traffic = self._sorted[lo, hi]
         price = self._price(p, cost, lo, hi)
         below = np.searchsorted(traffic, price, "left")
         tied = np.searchsorted(traffic, price, "right") - below
-        return 0.5 + float(below + 0.5 * tied) / len(traffic)
+        return 0.5 + (below + 0.5 * tied) / len(traffic)
 
 
 def _argmin_all(
@@ -249,7 +254,13 @@ def decide_chunk(
             lambda: ladder(mean, sd, cost_estimate, alpha, settings.confidence),
         )
         request_cost = predictor.request_costs.predict(x)
-        ranks = UpgradeRanks(*predictor.recent(), settings.confidence * sd)
+        ranks = predictor.memo(
+            ("upgrade ranks", settings.confidence),
+            lambda: UpgradeRanks(*predictor.recent(), settings.confidence * sd),
+        )
+        # Every row's rank on the rung itself at once; an escalated rung, rarely needed,
+        # is ranked row by row.
+        rung_ranks = ranks.ranks(probabilities, request_cost, rungs.lo, rungs.hi)
     everyone = tuple(range(m))
     decisions = []
     for i in range(n):
@@ -261,29 +272,27 @@ def decide_chunk(
             if rungs is None:
                 served = _argmin_all(settings, alpha, queue, p, cost_estimate)
             else:
-                upgrade_rank = functools.partial(ranks.rank, p, request_cost[i])
-                served = _on_ladder(settings, rungs, queue, upgrade_rank)
+                lo, hi = _rung(settings, rungs, queue)
+                if lo == hi:
+                    served = hi
+                else:
+                    rank = rung_ranks[i]
+                    if (lo, hi) != (rungs.lo, rungs.hi):
+                        rank = ranks.ranks(p[None], request_cost[i][None], lo, hi)[0]
+                    # The upgrades cheapest per satisfied answer go first.
+                    served = hi if queue > settings.v * rank else lo
             decisions.append(Decision(served, (served,), False, p, queue))
         queue = max(0.0, queue + alpha - float(p[served]))
     return decisions
 
 
-def _on_ladder(
-    settings: MessPlusSettings,
-    rungs: Ladder,
-    queue: float,
-    upgrade_rank: Callable[[int, int], float],
-) -> int:
-    """lo or hi of the rung (promoted by escalation): hi once the queue passes V times the
-    request's upgrade rank, so the upgrades cheapest per satisfied answer go first."""
-    lo, hi = rungs.lo, rungs.hi
+def _rung(settings: MessPlusSettings, rungs: Ladder, queue: float) -> tuple[int, int]:
+    """The rung (lo, hi) at this queue: promoted one model up per escalation * V."""
     steps = int(queue // (settings.escalation * settings.v))
-    position = rungs.models.index(hi)
-    if steps and position + steps >= len(rungs.models):
+    if not steps:
+        return rungs.lo, rungs.hi
+    position = rungs.models.index(rungs.hi) + steps
+    if position >= len(rungs.models):
         # Promoted past the top rung: only the most capable model is left to call on.
-        return rungs.models[-1]
-    if steps:
-        lo, hi = rungs.models[position + steps - 1], rungs.models[position + steps]
-    if lo == hi:
-        return hi
-    return hi if queue > settings.v * upgrade_rank(lo, hi) else lo
+        return rungs.models[-1], rungs.models[-1]
+    return rungs.models[position - 1], rungs.models[position]

@@ -284,6 +284,7 @@ class SatisfactionPredictor:
         self.recent_costs[slots] = self.request_costs.predict(latest)
         self.recent_count += latest.n_rows
         self.request_costs.observe(rows, cost[answered])
+        self._memo.clear()
 
     def recent(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """Predicted satisfaction and cost of the latest requests observed (oldest first

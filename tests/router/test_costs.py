@@ -59,13 +59,14 @@ def test_upgrade_ranks_order_requests_by_extra_cost_per_extra_satisfied_answer()
     recent_p = np.column_stack([np.full(400, 0.5), np.full(400, 0.8)])
     recent_cost = np.column_stack([np.ones(400), 1.0 + rng.uniform(1, 9, 400)])
     ranks = UpgradeRanks(recent_p, recent_cost, np.zeros(2))
-    p = np.array([0.5, 0.8])
-    cheap, dear = (ranks.rank(p, np.array([1.0, c]), 0, 1) for c in (2.0, 9.0))
+    p = [[0.5, 0.8], [0.5, 0.8], [0.2, 0.8], [0.8, 0.7]]
+    cost = [[1.0, 2.0], [1.0, 9.0], [1.0, 9.0], [1.0, 2.0]]
+    cheap, dear, twice_the_gain, no_gain = ranks.ranks(np.array(p), np.array(cost), 0, 1)
     assert 0.5 <= cheap < 0.7 < 1.3 < dear <= 1.5
     # The same extra cost buys twice the gain: it ranks as an upgrade half as dear.
-    assert ranks.rank(np.array([0.2, 0.8]), np.array([1.0, 9.0]), 0, 1) < dear
+    assert twice_the_gain < dear
     # A request the bigger model cannot help is ranked dearest: upgraded last.
-    assert ranks.rank(np.array([0.8, 0.7]), np.array([1.0, 2.0]), 0, 1) == 1.5
+    assert no_gain == 1.5
     # Before any traffic was seen every request ranks as the average one.
     empty = UpgradeRanks(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(2))
-    assert empty.rank(p, np.array([1.0, 2.0]), 0, 1) == 1.0
+    np.testing.assert_array_equal(empty.ranks(np.array(p), np.array(cost), 0, 1), 1.0)
