@@ -15,15 +15,15 @@ taken over a *ladder* of candidate models rather than the whole zoo:
   queue moves the rung one step up; past the top rung only the top model is served.
 - On the rung, each request is priced: its predicted extra cost of hi over lo (per-request
   costs, router.costs.RequestCosts) per extra expected satisfied answer (each model at its
-  upper confidence bound), ranked among the recent traffic's prices and mapped to
-  [1/2, 3/2] (UpgradeRanks). The request goes to hi when Q exceeds V times its rank: the
-  queue sets how many requests are upgraded and the prices which ones, cheapest per
-  satisfied answer first, the plug-in rule of UniRoute and of V * cost_m(x) + Q * (alpha -
-  p_m(x)) restricted to the rung. V is unit-free (joules or dollars alike) and the queue
-  operates within [V/2, 3V/2] whatever the spread of prices; a new tenant's queue starts
-  at V (a placeholder backlog) plus `headroom`. A request whose gain is not positive
-  ranks last, not never: a model unlucky in its first ratings is still served at high
-  queue and so re-learned instead of written off for good.
+  upper confidence bound), relative to the recent traffic's median price and clipped to
+  [1/2, 3/2] (UpgradePrices). The request goes to hi when Q exceeds V times its relative
+  price: the queue sets how many requests are upgraded and the prices which ones,
+  cheapest per satisfied answer first (the plug-in rule of UniRoute, and
+  V * cost_m(x) + Q * (alpha - p_m(x)) restricted to the rung). V is unit-free (joules
+  or dollars alike), the queue operates within [V/2, 3V/2] whatever the spread of
+  prices, and a new tenant's queue starts at V (a placeholder backlog) plus `headroom`.
+  A request whose gain is not positive is priced dearest, not out: a model unlucky in
+  its first ratings is still served at high queue and so re-learned, not written off.
 
 Why not the argmin over the whole zoo: a few unlucky ratings can make a middle model look
 no better than the cheapest, and then the cheapest way to meet alpha *seems* to mix the
@@ -51,7 +51,7 @@ from router.paper import PaperPredictor
 from router.predictor import SatisfactionPredictor
 from router.sla import exploration_probability, validate_alpha
 
-__all__ = ["Ladder", "MessPlusSettings", "decide_chunk", "draws_for", "ladder"]
+__all__ = ["Ladder", "MessPlusSettings", "UpgradePrices", "decide_chunk", "draws_for", "ladder"]
 
 
 @dataclass(frozen=True)
@@ -164,21 +164,22 @@ def draws_for(rng: np.random.Generator, n_requests: int) -> npt.NDArray[np.float
     return rng.random(n_requests)
 
 
-class UpgradeRanks:
-    """Where a request's price of an upgrade falls among the traffic's, for a rung (lo, hi).
+class UpgradePrices:
+    """A request's price of the upgrade from lo to hi, relative to the traffic's.
 
     The price is the extra cost per extra expected satisfied answer, (cost_hi - cost_lo) /
-    (p_hi - p_lo) with each model at its upper confidence bound, as the MESS+ rule weighs
-    them; the rank is taken among the predictor's latest requests (the traffic that
-    arrives, whichever model served it) and mapped to [1/2, 3/2], 1 on average and 1 for
-    every request before any was seen.
+    (p_hi - p_lo), with each model at its upper confidence bound as the MESS+ rule weighs
+    them; it is divided by the median price over the predictor's latest requests (the
+    traffic that arrives, whichever model served it) and clipped to [1/2, 3/2]: 1 for a
+    typical request, and 1 for every request before any traffic was seen.
 
-    A rank rather than the price itself: the queue then sets the *share* of requests
-    upgraded and the price only *which* ones, so the queue's operating point stays within
-    [V/2, 3V/2] whatever the spread of prices (below the V + headroom it starts at, and
-    clear of zero, where its floor would discard satisfied answers it has banked). In raw
-    units a wide spread of prices moves the operating point by the spread, and a router
-    that must upgrade most requests would run its queue, and so its SLA debt, far above V.
+    Relative and clipped, so that the queue's operating point stays within [V/2, 3V/2]
+    whatever the spread of prices: below the V + headroom it starts at, so a run does not
+    end in SLA debt, and clear of zero, where the queue's floor would discard satisfied
+    answers it has banked. In raw units a wide spread of prices moves the operating point
+    by the spread, and a router that must upgrade most requests would run its queue, and
+    so its SLA debt, far above V. Within the clip the price keeps its scale: requests
+    priced alike are upgraded together, as the plain MESS+ rule would.
     """
 
     def __init__(
@@ -190,7 +191,7 @@ class UpgradeRanks:
         self._probabilities = recent_probabilities
         self._costs = recent_costs
         self._offset = upper_offset
-        self._sorted: dict[tuple[int, int], npt.NDArray[np.float64]] = {}
+        self._median: dict[tuple[int, int], float] = {}
 
     def _price(
         self, p: npt.NDArray[np.float64], cost: npt.NDArray[np.float64], lo: int, hi: int
@@ -200,19 +201,18 @@ class UpgradeRanks:
         price = np.full(np.shape(gain), np.inf)
         return np.divide(extra, gain, out=price, where=gain > 0)
 
-    def ranks(
+    def relative(
         self, p: npt.NDArray[np.float64], cost: npt.NDArray[np.float64], lo: int, hi: int
     ) -> npt.NDArray[np.float64]:
-        """The rank of every row's upgrade from lo to hi, (rows, n_models) in, (rows,) out."""
-        if not len(self._costs):
+        """Every row's relative price, (rows, n_models) in, (rows,) out."""
+        if (lo, hi) not in self._median:
+            traffic = self._price(self._probabilities, self._costs, lo, hi)
+            self._median[lo, hi] = float(np.median(traffic)) if len(traffic) else np.nan
+        median = self._median[lo, hi]
+        if not (np.isfinite(median) and median > 0):
+            # No traffic yet, or most of it upgrades for free or gains nothing: no scale.
             return np.ones(len(p))
-        if (lo, hi) not in self._sorted:
-            self._sorted[lo, hi] = np.sort(self._price(self._probabilities, self._costs, lo, hi))
-        traffic = self._sorted[lo, hi]
-        price = self._price(p, cost, lo, hi)
-        below = np.searchsorted(traffic, price, "left")
-        tied = np.searchsorted(traffic, price, "right") - below
-        return 0.5 + (below + 0.5 * tied) / len(traffic)
+        return np.clip(self._price(p, cost, lo, hi) / median, 0.5, 1.5)
 
 
 def _argmin_all(
@@ -254,13 +254,13 @@ def decide_chunk(
             lambda: ladder(mean, sd, cost_estimate, alpha, settings.confidence),
         )
         request_cost = predictor.request_costs.predict(x)
-        ranks = predictor.memo(
-            ("upgrade ranks", settings.confidence),
-            lambda: UpgradeRanks(*predictor.recent(), settings.confidence * sd),
+        prices = predictor.memo(
+            ("upgrade prices", settings.confidence),
+            lambda: UpgradePrices(*predictor.recent(), settings.confidence * sd),
         )
-        # Every row's rank on the rung itself at once; an escalated rung, rarely needed,
-        # is ranked row by row.
-        rung_ranks = ranks.ranks(probabilities, request_cost, rungs.lo, rungs.hi)
+        # Every row's price on the rung itself at once; an escalated rung, rarely needed,
+        # is priced row by row.
+        rung_prices = prices.relative(probabilities, request_cost, rungs.lo, rungs.hi)
     everyone = tuple(range(m))
     decisions = []
     for i in range(n):
@@ -276,11 +276,11 @@ def decide_chunk(
                 if lo == hi:
                     served = hi
                 else:
-                    rank = rung_ranks[i]
+                    price = rung_prices[i]
                     if (lo, hi) != (rungs.lo, rungs.hi):
-                        rank = ranks.ranks(p[None], request_cost[i][None], lo, hi)[0]
+                        price = prices.relative(p[None], request_cost[i][None], lo, hi)[0]
                     # The upgrades cheapest per satisfied answer go first.
-                    served = hi if queue > settings.v * rank else lo
+                    served = hi if queue > settings.v * price else lo
             decisions.append(Decision(served, (served,), False, p, queue))
         queue = max(0.0, queue + alpha - float(p[served]))
     return decisions

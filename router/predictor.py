@@ -128,7 +128,7 @@ class SatisfactionPredictor:
     # Each model's cost of a request, learned alongside (router.costs.RequestCosts).
     request_costs: RequestCosts = field(init=False)
     # Predictions for the latest requests observed (a ring buffer): the traffic the router
-    # ranks each new request against (router.messplus).
+    # prices each new request against (router.messplus.UpgradePrices).
     recent_count: npt.NDArray[np.float64] = field(init=False)
     recent_probabilities: npt.NDArray[np.float64] = field(init=False)
     recent_costs: npt.NDArray[np.float64] = field(init=False)

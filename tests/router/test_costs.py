@@ -1,5 +1,5 @@
 """Per-request costs: learned from observed costs on a zoo priced in dollars per token, kept
-relative (the same in any unit), and used by the decision through upgrade ranks."""
+relative (the same in any unit), and used by the decision through relative upgrade prices."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from router.costs import RequestCosts
 from router.features import HashedNgrams
-from router.messplus import UpgradeRanks
+from router.messplus import UpgradePrices
 from router.synthetic import SyntheticZoo, synthetic_traffic
 
 
@@ -39,7 +39,7 @@ def test_learns_each_requests_cost_from_served_costs(traffic: SyntheticZoo) -> N
     assert np.median(log_error) < 0.4 * np.median(flat)
 
 
-def test_costs_in_another_unit_give_the_same_ranks(traffic: SyntheticZoo) -> None:
+def test_costs_in_another_unit_give_the_same_prices(traffic: SyntheticZoo) -> None:
     _, dollars = _fitted(traffic)
     _, cents = _fitted(traffic, scale=100.0)
     np.testing.assert_allclose(cents, 100.0 * dollars, rtol=1e-6)
@@ -54,19 +54,22 @@ def test_one_step_of_many_rows_equals_the_same_rows_one_by_one(traffic: Syntheti
     np.testing.assert_array_equal(together.ngram_weights, apart.ngram_weights)
 
 
-def test_upgrade_ranks_order_requests_by_extra_cost_per_extra_satisfied_answer() -> None:
-    rng = np.random.default_rng(0)
-    recent_p = np.column_stack([np.full(400, 0.5), np.full(400, 0.8)])
-    recent_cost = np.column_stack([np.ones(400), 1.0 + rng.uniform(1, 9, 400)])
-    ranks = UpgradeRanks(recent_p, recent_cost, np.zeros(2))
-    p = [[0.5, 0.8], [0.5, 0.8], [0.2, 0.8], [0.8, 0.7]]
-    cost = [[1.0, 2.0], [1.0, 9.0], [1.0, 9.0], [1.0, 2.0]]
-    cheap, dear, twice_the_gain, no_gain = ranks.ranks(np.array(p), np.array(cost), 0, 1)
-    assert 0.5 <= cheap < 0.7 < 1.3 < dear <= 1.5
-    # The same extra cost buys twice the gain: it ranks as an upgrade half as dear.
-    assert twice_the_gain < dear
-    # A request the bigger model cannot help is ranked dearest: upgraded last.
+def test_upgrade_prices_order_requests_by_extra_cost_per_extra_satisfied_answer() -> None:
+    recent_p = np.column_stack([np.full(401, 0.5), np.full(401, 0.8)])
+    recent_cost = np.column_stack([np.ones(401), 1.0 + np.linspace(1, 9, 401)])
+    prices = UpgradePrices(recent_p, recent_cost, np.zeros(2))
+    p = [[0.5, 0.8], [0.5, 0.8], [0.5, 0.8], [0.2, 0.8], [0.8, 0.7]]
+    cost = [[1.0, 2.0], [1.0, 7.0], [1.0, 11.0], [1.0, 9.0], [1.0, 2.0]]
+    cheap, typical, dear, twice_the_gain, no_gain = prices.relative(
+        np.array(p), np.array(cost), 0, 1
+    )
+    # The traffic's median price is 5 / 0.3 (extra cost per extra satisfied answer):
+    # relative prices keep their scale inside [1/2, 3/2].
+    assert cheap == 0.5 and typical == pytest.approx(6 / 5) and dear == 1.5
+    # The same extra cost buys twice the gain: priced half as dear (16/10, unclipped).
+    assert twice_the_gain == pytest.approx(8 / 10)
+    # A request the bigger model cannot help is priced dearest: upgraded last.
     assert no_gain == 1.5
-    # Before any traffic was seen every request ranks as the average one.
-    empty = UpgradeRanks(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(2))
-    np.testing.assert_array_equal(empty.ranks(np.array(p), np.array(cost), 0, 1), 1.0)
+    # Before any traffic was seen every request is priced as the typical one.
+    empty = UpgradePrices(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(2))
+    np.testing.assert_array_equal(empty.relative(np.array(p), np.array(cost), 0, 1), 1.0)
