@@ -20,6 +20,7 @@ stay 'routed' without an answer and the reconciler re-publishes them.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -39,10 +40,12 @@ from db.tenants import get_tenant
 from db.zoo import list_models
 from router.costs import CostEstimator
 from router.messplus import MessPlusSettings, decide_chunk, draws_for
-from router.predictor import SatisfactionPredictor
+from router.predictor import PredictorError, SatisfactionPredictor
 from workers import metrics
 
 __all__ = ["WARM_START_SOURCES", "PredictorCache", "route_chunk", "tenant_settings"]
+
+log = logging.getLogger(__name__)
 
 # metrics["source"] of a version that learned from labelled data outside the live ratings
 # (`messplus train FILE.csv`, the demo's labelled history): a warm start.
@@ -77,9 +80,10 @@ class PredictorCache:
             version = active_version(session) if current is not None else None
             loaded, self.offline = None, None
             if version is not None:
-                loaded = SatisfactionPredictor.from_bytes(version.blob)
+                loaded = _load(version.id, version.blob)
             if loaded is None or loaded.n_models != n_models:
-                # No version yet, or one trained for another zoo: start from base rates.
+                # No version yet, one trained for another zoo or one this router cannot
+                # read: start from base rates.
                 loaded, current = SatisfactionPredictor.base_rates(n_models), None
             elif version is not None and version.metrics.get("source") in WARM_START_SOURCES:
                 self.offline = (loaded.successes.copy(), loaded.trials.copy())
@@ -87,6 +91,17 @@ class PredictorCache:
             self.loads += 1
         assert self.predictor is not None
         return self.version_id, self.predictor
+
+
+def _load(version_id: int, blob: bytes) -> SatisfactionPredictor | None:
+    """The version's predictor, or None (logged) for a blob this router cannot read, such
+    as an older format after an upgrade: routing goes on, on base rates, until a retrain
+    publishes a version it can read, instead of every route task failing."""
+    try:
+        return SatisfactionPredictor.from_bytes(blob)
+    except PredictorError as exc:
+        log.warning("predictor version %s ignored, routing on base rates: %s", version_id, exc)
+        return None
 
 
 def tenant_settings(raw: dict[str, object]) -> MessPlusSettings:

@@ -3,10 +3,13 @@ a version switch in the middle of routing loses or repeats no request."""
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 import time
 
 import numpy as np
+import pytest
 from sqlalchemy import func, select
 
 from db.model_stats import add_ratings
@@ -154,3 +157,20 @@ def test_a_warm_start_keeps_its_offline_counts_under_the_live_ones(
     route_chunk(deployment.sessions, deployment.submit(["third?"]), rng, cache)
     assert cache.version_id == retrained
     assert cache.predictor.trials.tolist() == [4, 0, 0]
+
+
+def test_a_version_of_an_older_format_is_routed_around_on_base_rates(
+    deployment: Deployment, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After an upgrade the active version may be a format this router refuses: routing
+    goes on, on base rates and logged, instead of every route task failing."""
+    document = json.loads(SatisfactionPredictor(3).to_bytes())
+    document["version"] = 2
+    with deployment.sessions.begin() as session:
+        old = publish_version(session, json.dumps(document).encode(), {}, activate=True).id
+    cache, rng = PredictorCache(), np.random.default_rng(0)
+    request_ids = deployment.submit(["still routed?", "and this?"])
+    with caplog.at_level(logging.WARNING, logger="workers.routing"):
+        assert route_chunk(deployment.sessions, request_ids, rng, cache)
+    assert cache.version_id is None and _versions_of(deployment, request_ids) == {None}
+    assert f"predictor version {old} ignored" in caplog.text and "retrain" in caplog.text
