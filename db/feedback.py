@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.errors import InvalidValue, UnknownModel, UnknownRequest
+from db._paging import stream
+from db.errors import UnknownModel, UnknownRequest
 from db.models import Feedback, Request, ZooModel
 
 __all__ = [
@@ -153,22 +154,15 @@ def iter_feedback_batches(
 ) -> Iterator[list[FeedbackExample]]:
     """Every rating as a training example, streamed in batches of at most `batch_size`.
 
-    Memory stays bounded however large the table: Postgres streams through a server-side
-    cursor. Rows come ordered by request, so the ratings of one request are adjacent (a
-    batch boundary may still fall between them). The session's transaction stays open
-    until the iterator is exhausted or closed.
+    Rows come ordered by request, so the ratings of one request are adjacent (a batch
+    boundary may still fall between them); see db._paging.stream for memory and the
+    transaction.
     """
-    if batch_size < 1:
-        raise InvalidValue(f"batch_size must be positive, got {batch_size}")
-    result = session.execute(
+    query = (
         select(Feedback.request_id, Request.prompt, ZooModel.position, Feedback.satisfied)
         .join(Request, Request.id == Feedback.request_id)
         .join(ZooModel, ZooModel.id == Feedback.model_id)
         .order_by(Feedback.request_id, Feedback.model_id)
-        .execution_options(yield_per=batch_size)
     )
-    try:
-        for partition in result.partitions():
-            yield [FeedbackExample(*row) for row in partition]
-    finally:
-        result.close()
+    for partition in stream(session, query, batch_size):
+        yield [FeedbackExample(*row) for row in partition]

@@ -21,6 +21,7 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
 from db._dialect import upsert_insert
+from db._paging import stream
 from db.models import Request, RequestStatus, Response, RoutingDecision, ZooModel
 from db.sla import apply_sla_update
 from db.sla_calibration import add_served
@@ -81,21 +82,17 @@ def iter_answer_costs(
     session: Session, limit: int, batch_size: int = 10_000
 ) -> Iterator[list[AnswerCost]]:
     """The newest `limit` answers' costs, newest request first, in batches of at most
-    `batch_size` (streamed, like db.feedback.iter_feedback_batches). Every answer has a cost,
+    `batch_size` (streamed: db._paging.stream). Every answer has a cost,
     rated or not, so this is the whole traffic the router served, not only the rated part."""
-    result = session.execute(
+    query = (
         select(Response.request_id, Request.prompt, ZooModel.position, Response.cost)
         .join(Request, Request.id == Response.request_id)
         .join(ZooModel, ZooModel.id == Response.model_id)
         .order_by(Response.request_id.desc(), Response.model_id)
         .limit(limit)
-        .execution_options(yield_per=batch_size)
     )
-    try:
-        for partition in result.partitions():
-            yield [AnswerCost(*row) for row in partition]
-    finally:
-        result.close()
+    for partition in stream(session, query, batch_size):
+        yield [AnswerCost(*row) for row in partition]
 
 
 def mark_done(session: Session, request_ids: Sequence[int]) -> list[int]:
