@@ -68,7 +68,7 @@ class CostEstimator:
 
 def prompt_length(x: SparseBatch) -> npt.NDArray[np.float64]:
     """log(1 + n-grams) of every row: the prompt's length, which a model's work grows with."""
-    return np.log1p(np.diff(x.indptr).astype(np.float64))
+    return np.log1p((x.indptr[1:] - x.indptr[:-1]).astype(np.float64))
 
 
 @dataclass
@@ -87,7 +87,10 @@ class RequestCosts:
     """
 
     n_models: int
-    n_features: int
+    # Hashed n-grams folded into this many buckets: kinds of request differ in cost by a few
+    # dozen n-grams, and a table this size stays in cache, where the predictor's 65,536
+    # would make every decision wait on memory.
+    n_buckets: int = 4096
     learning_rate: float = 0.05
     # Per model: precision matrix and precision-weighted target of the length fit.
     length_precision: npt.NDArray[np.float64] = field(init=False)
@@ -114,8 +117,10 @@ class RequestCosts:
         # the solve defined; the intercept's is negligible, so any unit fits alike.
         self.length_precision = np.tile(np.diag([1e-9, 1.0]), (m, 1, 1))
         self.length_target = np.zeros((m, 2))
-        self.ngram_weights = np.zeros((self.n_features, m))
-        self.ngram_grad_sq = np.full((self.n_features, m), 1e-8)
+        if self.n_buckets < 1 or self.n_buckets & (self.n_buckets - 1):
+            raise ValueError("n_buckets must be a power of two")
+        self.ngram_weights = np.zeros((self.n_buckets, m))
+        self.ngram_grad_sq = np.full((self.n_buckets, m), 1e-8)
 
     def _length_coefficients(self) -> npt.NDArray[np.float64]:
         key = self.length_precision.tobytes() + self.length_target.tobytes()
@@ -124,11 +129,15 @@ class RequestCosts:
             self._solved = (key, solved[:, :, 0])
         return self._solved[1]
 
+    def _folded(self, x: SparseBatch) -> SparseBatch:
+        return SparseBatch(x.indptr, x.indices & (self.n_buckets - 1), x.values, self.n_buckets)
+
     def predict(self, x: SparseBatch) -> npt.NDArray[np.float64]:
         """(rows, n_models) predicted cost of every request on every model."""
+        x = self._folded(x)
         beta = self._length_coefficients()
         log_cost = beta[:, 0] + prompt_length(x)[:, None] * beta[:, 1] + x.dot(self.ngram_weights)
-        return np.exp(np.clip(log_cost, -50.0, 50.0))
+        return np.exp(np.minimum(log_cost, 50.0))
 
     def observe(self, x: SparseBatch, cost: npt.NDArray[np.float64]) -> None:
         """Learn from observed costs (rows, n_models); NaN marks a model that did not run.
@@ -143,6 +152,7 @@ class RequestCosts:
             self._observe_step(x.rows(step), cost[step])
 
     def _observe_step(self, x: SparseBatch, cost: npt.NDArray[np.float64]) -> None:
+        x = self._folded(x)
         known = ~np.isnan(cost)
         log_cost = np.log(np.maximum(np.where(known, cost, 1.0), 1e-300))
         z = np.column_stack([np.ones(x.n_rows), prompt_length(x)])

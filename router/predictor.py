@@ -148,7 +148,7 @@ class SatisfactionPredictor:
         self.trials = np.zeros(m)
         self.log_evidence_gap = np.zeros(m)
         self.difficulty_moments = np.zeros(3)
-        self.request_costs = RequestCosts(m, self.featuriser.n_features)
+        self.request_costs = RequestCosts(m)
         self.recent_count = np.zeros(1)
         self.recent_probabilities = np.zeros((_RECENT, m))
         self.recent_costs = np.zeros((_RECENT, m))

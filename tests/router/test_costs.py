@@ -19,7 +19,7 @@ def traffic() -> SyntheticZoo:
 
 def _fitted(traffic: SyntheticZoo, scale: float = 1.0) -> tuple[RequestCosts, np.ndarray]:
     features = HashedNgrams().featurise(traffic.data.prompts)
-    costs = RequestCosts(traffic.data.n_models, features.n_features)
+    costs = RequestCosts(traffic.data.n_models)
     train = np.arange(3000)
     # Served-only, as a router sees them: each request's cost on one model.
     observed = np.full(traffic.data.cost.shape, np.nan)
@@ -47,8 +47,8 @@ def test_costs_in_another_unit_give_the_same_prices(traffic: SyntheticZoo) -> No
 
 def test_one_step_of_many_rows_equals_the_same_rows_one_by_one(traffic: SyntheticZoo) -> None:
     features = HashedNgrams().featurise(traffic.data.prompts[:1])
-    together = RequestCosts(2, features.n_features)
-    apart = RequestCosts(2, features.n_features)
+    together = RequestCosts(2)
+    apart = RequestCosts(2)
     together.observe(features, traffic.data.cost[:1])
     apart.observe(features.row(0), traffic.data.cost[:1])
     np.testing.assert_array_equal(together.ngram_weights, apart.ngram_weights)
