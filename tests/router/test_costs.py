@@ -59,17 +59,17 @@ def test_upgrade_prices_order_requests_by_extra_cost_per_extra_satisfied_answer(
     recent_cost = np.column_stack([np.ones(401), 1.0 + np.linspace(1, 9, 401)])
     prices = UpgradePrices(recent_p, recent_cost, np.zeros(2))
     p = [[0.5, 0.8], [0.5, 0.8], [0.5, 0.8], [0.2, 0.8], [0.8, 0.7]]
-    cost = [[1.0, 2.0], [1.0, 7.0], [1.0, 11.0], [1.0, 9.0], [1.0, 2.0]]
+    cost = [[1.0, 2.0], [1.0, 7.0], [1.0, 21.0], [1.0, 9.0], [1.0, 2.0]]
     cheap, typical, dear, twice_the_gain, no_gain = prices.relative(
         np.array(p), np.array(cost), 0, 1
     )
     # The traffic's median price is 5 / 0.3 (extra cost per extra satisfied answer):
-    # relative prices keep their scale inside [1/2, 3/2].
-    assert cheap == 0.5 and typical == pytest.approx(6 / 5) and dear == 1.5
+    # relative prices keep their scale inside [1/2, 2].
+    assert cheap == 0.5 and typical == pytest.approx(6 / 5) and dear == 2.0
     # The same extra cost buys twice the gain: priced half as dear (16/10, unclipped).
     assert twice_the_gain == pytest.approx(8 / 10)
     # A request the bigger model cannot help is priced dearest: upgraded last.
-    assert no_gain == 1.5
+    assert no_gain == 2.0
     # Before any traffic was seen every request is priced as the typical one.
     empty = UpgradePrices(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(2))
     np.testing.assert_array_equal(empty.relative(np.array(p), np.array(cost), 0, 1), 1.0)
