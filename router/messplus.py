@@ -127,7 +127,11 @@ def _dominated(
         i, k = ladder[position - 1], ladder[position + 1]
         span = cost[k] - cost[i]
         if span > 0:
-            chord = mean[i] + (mean[k] - mean[i]) * (cost[j] - cost[i]) / span
+            # The line through the neighbours' lower bounds: a neighbour known from a few
+            # explored answers only (a cheap model the router has not served yet) must not
+            # write off a well-known model between them.
+            low_i, low_k = mean[i] - z * sd[i], mean[k] - z * sd[k]
+            chord = low_i + (low_k - low_i) * (cost[j] - cost[i]) / span
             return bool(mean[j] + z * sd[j] < chord)
     return False
 

@@ -96,6 +96,21 @@ def test_an_uncertain_model_is_not_written_off() -> None:
     assert rungs.hi == 1
 
 
+def test_a_barely_known_cheap_model_does_not_write_off_a_known_middle_one() -> None:
+    """Early on the 1B may be known from a few explored answers only, its mean the zoo's
+    pooled accuracy: the 8B between it and the 70B is not below a line that uncertain
+    (seen on winogrande: the rung became 1B-70B and the 70B served hundreds of requests)."""
+    mean = np.array([0.837, 0.731, 0.837])
+    sd = np.array([0.185, 0.035, 0.185])
+    rungs = ladder(mean, sd, np.array([46.0, 201.0, 1018.0]), 0.7, 3.0)
+    assert rungs.models == (0, 1, 2) and (rungs.lo, rungs.hi) == (0, 1)
+    # Known neighbours still take a middle model off when it is confidently below them.
+    rungs = ladder(
+        np.array([0.6, 0.62, 0.9]), np.full(3, 0.005), np.array([1.0, 5.0, 9.0]), 0.8, 3.0
+    )
+    assert rungs.models == (0, 2)
+
+
 def test_settings_reject_nonsense() -> None:
     for bad in ({"v": 0.0}, {"c": -0.1}, {"c": 2.0}, {"headroom": -1.0}, {"escalation": 1.0}):
         with pytest.raises(ValueError):
