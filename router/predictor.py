@@ -277,13 +277,14 @@ class SatisfactionPredictor:
         answered = np.flatnonzero(~np.isnan(cost).all(axis=1))
         if not len(answered):
             return
-        rows = x.rows(answered)
+        # Learn first: a nightly fit hands over thousands of rows at once, and predictions
+        # taken before it would price the traffic as if every request cost the same.
+        self.request_costs.observe(x.rows(answered), cost[answered])
         latest = x.rows(answered[-_RECENT:])
         slots = (int(self.recent_count[0]) + np.arange(latest.n_rows)) % _RECENT
         self.recent_probabilities[slots] = self.predict_features(latest)
         self.recent_costs[slots] = self.request_costs.predict(latest)
         self.recent_count += latest.n_rows
-        self.request_costs.observe(rows, cost[answered])
         self._memo.clear()
 
     def recent(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:

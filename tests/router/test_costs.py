@@ -9,6 +9,7 @@ import pytest
 from router.costs import RequestCosts
 from router.features import HashedNgrams
 from router.messplus import UpgradePrices
+from router.predictor import SatisfactionPredictor
 from router.synthetic import SyntheticZoo, synthetic_traffic
 
 
@@ -73,3 +74,14 @@ def test_upgrade_prices_order_requests_by_extra_cost_per_extra_satisfied_answer(
     # Before any traffic was seen every request is priced as the typical one.
     empty = UpgradePrices(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(2))
     np.testing.assert_array_equal(empty.relative(np.array(p), np.array(cost), 0, 1), 1.0)
+
+
+def test_a_batch_fit_remembers_the_traffic_at_its_fitted_costs(traffic: SyntheticZoo) -> None:
+    """A nightly fit hands over thousands of rows at once: the traffic the router prices
+    requests against must be priced by the fitted model, not the untrained one."""
+    predictor = SatisfactionPredictor(traffic.data.n_models)
+    x = predictor.featuriser.featurise(traffic.data.prompts)
+    predictor.observe_costs(x, traffic.data.cost)
+    _, remembered = predictor.recent()
+    truth = traffic.data.cost[-len(remembered) :]
+    assert np.median(np.abs(np.log(remembered) - np.log(truth))) < np.log(1.12)
