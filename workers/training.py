@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -33,7 +33,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.feedback import FeedbackExample, iter_feedback_batches
-from db.inference import AnswerCost, iter_answer_costs
+from db.inference import iter_answer_costs
 from db.models import Feedback, PredictorVersion
 from db.predictors import active_version, publish_version
 from db.zoo import list_models
@@ -193,21 +193,47 @@ def _by_request(
         yield _group(tail, column, n_models), 0
 
 
-def _group(rows: Sequence[FeedbackExample], column: dict[int, int], n_models: int) -> _LabelBatch:
+class _Answered(Protocol):
+    """A fact about one model's answer to one prompt, as the nightly passes read them."""
+
+    @property
+    def request_id(self) -> int: ...
+    @property
+    def prompt(self) -> str: ...
+    @property
+    def model_position(self) -> int: ...
+
+
+_Row = TypeVar("_Row", bound=_Answered)
+
+
+def _per_request(
+    rows: Sequence[_Row], column: dict[int, int], n_models: int, value: Callable[[_Row], float]
+) -> tuple[list[int], list[str], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Rows (ordered by request) regrouped into one vector per request: request ids,
+    prompts, value per model and whether it is known. Rows of a model not in `column`
+    (disabled since) are left out."""
     usable = [row for row in rows if row.model_position in column]
     request_ids: list[int] = []
     prompts: list[str] = []
-    satisfied = np.zeros((len(usable), n_models))
+    values = np.zeros((len(usable), n_models))
     known = np.zeros((len(usable), n_models), dtype=bool)
     for row in usable:
         if not request_ids or request_ids[-1] != row.request_id:
             request_ids.append(row.request_id)
             prompts.append(row.prompt)
         r, m = len(request_ids) - 1, column[row.model_position]
-        satisfied[r, m] = float(row.satisfied)
+        values[r, m] = value(row)
         known[r, m] = True
     k = len(request_ids)
-    return _LabelBatch(np.asarray(request_ids, dtype=np.int64), prompts, satisfied[:k], known[:k])
+    return request_ids, prompts, values[:k], known[:k]
+
+
+def _group(rows: Sequence[FeedbackExample], column: dict[int, int], n_models: int) -> _LabelBatch:
+    request_ids, prompts, satisfied, known = _per_request(
+        rows, column, n_models, lambda row: float(row.satisfied)
+    )
+    return _LabelBatch(np.asarray(request_ids, dtype=np.int64), prompts, satisfied, known)
 
 
 def _stream(
@@ -239,27 +265,14 @@ def _fit_costs(
     fitted = 0
     with sessions() as session, session.begin():
         for batch in iter_answer_costs(session, COST_FIT_ANSWERS, batch_size):
-            usable = [answer for answer in batch if answer.model_position in column]
-            if usable:
-                prompts, cost = _cost_rows(usable, column, predictor.n_models)
+            _, prompts, cost, known = _per_request(
+                batch, column, predictor.n_models, lambda answer: answer.cost
+            )
+            if prompts:
+                cost[~known] = np.nan  # a model that did not answer the request
                 predictor.observe_costs(predictor.featuriser.featurise(prompts), cost)
-                fitted += len(usable)
+                fitted += int(known.sum())
     return fitted
-
-
-def _cost_rows(
-    answers: Sequence[AnswerCost], column: dict[int, int], n_models: int
-) -> tuple[list[str], npt.NDArray[np.float64]]:
-    """One row of costs per request (NaN where a model did not answer it)."""
-    prompts: list[str] = []
-    cost = np.full((len(answers), n_models), np.nan)
-    last_request: int | None = None
-    for answer in answers:
-        if answer.request_id != last_request:
-            prompts.append(answer.prompt)
-            last_request = answer.request_id
-        cost[len(prompts) - 1, column[answer.model_position]] = answer.cost
-    return prompts, cost[: len(prompts)]
 
 
 def _load_active(
