@@ -55,7 +55,7 @@ def time_decisions(data: ZooData, chunk: int, repeats: int = 5) -> float:
     """Median decisions per second of featurise + predict + decide, `chunk` at a time.
 
     The predictor is first trained on the data so that the text layer, the cost model and
-    the recent traffic the upgrade ranks compare with are populated, as in a live router;
+    the recent traffic the upgrade prices compare with are populated, as in a live router;
     prompts cycle through the data set.
     """
     featuriser = HashedNgrams()

@@ -48,7 +48,7 @@ __all__ = ["FORMAT_VERSION", "PredictorError", "SatisfactionPredictor"]
 
 FORMAT_VERSION = 3
 # Versions before the per-request cost model; their blobs are refused, not misread.
-_RETIRED_VERSIONS = {1: "has no per-request cost model", 2: "has no per-request cost model"}
+_RETIRED_VERSIONS = frozenset({1, 2})
 T = TypeVar("T")
 _EPS = 1e-6
 # A log evidence gap at which the text layer's weight, sigmoid(-gap), is nil.
@@ -358,7 +358,7 @@ class SatisfactionPredictor:
         version = document.get("version")
         if version in _RETIRED_VERSIONS:
             raise PredictorError(
-                f"predictor format version {version} {_RETIRED_VERSIONS[version]}; this "
+                f"predictor format version {version} has no per-request cost model; this "
                 f"router reads version {FORMAT_VERSION}: retrain (messplus retrain) to replace it"
             )
         if version != FORMAT_VERSION:
