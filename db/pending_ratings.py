@@ -29,6 +29,7 @@ from db.models import (
     ZooModel,
     utcnow,
 )
+from db.routing import asks
 
 __all__ = [
     "SubmittedRating",
@@ -94,13 +95,13 @@ def _answers(session: Session, ids: Sequence[int]) -> set[tuple[int, int]]:
     return answers
 
 
-def _why_unanswered(request_id: int, asked: _Asked, model_id: int, model: str | None) -> str:
+def _why_unanswered(request_id: int, asked: _Asked, model_asked: bool, model: str | None) -> str:
     """Why (request, model) has no answer to rate; said so the user knows whether to wait."""
     if asked.status == RequestStatus.FAILED.value:
         return f"request {request_id} failed: it has no answer to rate"
     if asked.status == RequestStatus.QUEUED.value or model is None:
         return f"request {request_id} is not answered yet ({asked.status}): rate it once it is done"
-    if asked.explored or asked.served_model_id == model_id:
+    if model_asked:
         return f"request {request_id} has no answer from {model!r} yet: rate it once it has"
     return f"{model!r} did not answer request {request_id}: only an answer that exists is rated"
 
@@ -115,6 +116,7 @@ def check_ratings(
     asked = _requests(session, tenant_id, ids)
     answers = _answers(session, sorted(asked))
     model_ids = dict(session.execute(select(ZooModel.name, ZooModel.id)).all())
+    positions = dict(session.execute(select(ZooModel.id, ZooModel.position)).all())
     resolved: list[int | None] = []
     bad: list[tuple[int, str]] = []
     for position, rating in enumerate(ratings):
@@ -129,7 +131,12 @@ def check_ratings(
             if named is not None and (rating.request_id, named) in answers:
                 model_id = named
             else:
-                reason = _why_unanswered(rating.request_id, request, named or 0, rating.model)
+                model_asked = (
+                    named is not None
+                    and request.served_model_id is not None
+                    and asks(request.explored, positions[request.served_model_id], positions[named])
+                )
+                reason = _why_unanswered(rating.request_id, request, model_asked, rating.model)
                 bad.append((position, reason))
         resolved.append(model_id)
     return resolved, bad

@@ -10,13 +10,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, exists, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from db._dialect import upsert_insert
-from db.models import Request, RequestStatus, RoutingDecision
+from db.models import Request, RequestStatus, RoutingDecision, ZooModel
 
-__all__ = ["Decision", "claim_queued", "record_decisions"]
+__all__ = ["Decision", "asked", "asks", "claim_queued", "record_decisions"]
+
+
+def asks(explored: bool, served_position: int, position: int) -> bool:
+    """Does a decision serving the model at served_position ask the model at position?
+
+    The served model, and on an explored request every model up to it in the zoo's order
+    (router.messplus: exploring asks the models up to the one it serves)."""
+    return position == served_position or (explored and position < served_position)
+
+
+def asked(model: ZooModel) -> ColumnElement[bool]:
+    """SQL for `asks`: the decision on the query's Request row asked the (loaded) `model`."""
+    served = aliased(ZooModel)
+    return exists().where(
+        RoutingDecision.request_id == Request.id,
+        served.id == RoutingDecision.chosen_model_id,
+        or_(served.id == model.id, RoutingDecision.explored & (served.position > model.position)),
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

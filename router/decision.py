@@ -14,8 +14,9 @@ __all__ = ["Decision"]
 class Decision:
     """What the router does with one request.
 
-    served: the model whose answer the user receives; queried: every model called (all of
-    them when exploring, so the predictor gets a full label vector); probabilities: the
+    served: the model whose answer the user receives; queried: every model called (when
+    exploring, every model of the zoo up to the served one in the zoo's order, so the
+    predictor gets their labels side by side); probabilities: the
     predicted satisfaction of each model the decision was based on; queue: the virtual queue
     it was taken at.
     """

@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.inference import ModelAnswer, mark_done, mark_failed, record_responses
 from db.model_stats import add_costs
-from db.models import Request, RequestStatus, Response, RoutingDecision, ZooModel
+from db.models import Request, RequestStatus, Response, ZooModel
+from db.routing import asked
 from db.zoo import get_model_by_name
 from workers import metrics
 from workers.chat import ChatTemplateError, RequestParams, render_chat
@@ -48,21 +49,16 @@ class InferOutcome:
 def _pending(session: Session, model: ZooModel, request_ids: Sequence[int]) -> list[Request]:
     """Requests of the chunk still waiting for this model's answer, in id order.
 
-    Only requests whose routing decision sent them to this model (served, or explored: every
-    model answers): a message naming others, forged or stale, is answered and charged for
-    nothing."""
+    Only requests whose routing decision asked this model (db.routing.asks): a message
+    naming others, forged or stale, is answered and charged for nothing."""
     answered = exists().where(Response.request_id == Request.id, Response.model_id == model.id)
-    sent_here = exists().where(
-        RoutingDecision.request_id == Request.id,
-        RoutingDecision.explored | (RoutingDecision.chosen_model_id == model.id),
-    )
     return list(
         session.scalars(
             select(Request)
             .where(
                 Request.id.in_(request_ids),
                 Request.status.in_((RequestStatus.ROUTED.value, RequestStatus.DONE.value)),
-                sent_here,
+                asked(model),
                 ~answered,
             )
             .order_by(Request.id)

@@ -4,7 +4,8 @@ A message can be lost (Redis restarted without persistence, a worker killed befo
 acknowledged, a publish that failed after the commit). The requests it carried then sit in
 'queued' or 'routed' without moving. The reconciler finds requests untouched for longer
 than a timeout and publishes them again: queued ones to the router, routed ones to every
-model that still owes an answer (the served model, and for an explored request every model).
+model that still owes an answer (the served model, and for an explored request every model
+up to it: db.routing.asks).
 Every stage is idempotent, so a request that was merely slow is not routed, answered or
 charged twice; the requests re-published are touched so the next pass waits again.
 Ratings are stored before their ids are published, so pending ratings untouched as long
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.models import Request, RequestStatus, Response, RoutingDecision, ZooModel, utcnow
 from db.pending_ratings import stale_pending
 from db.reconciler import stuck_requests
+from db.routing import asks
 from workers.publish import publish_feedback, publish_infer, publish_route
 
 __all__ = ["ReconcileReport", "reconcile"]
@@ -44,7 +46,12 @@ def _owed_answers(session: Session, routed: list[int]) -> dict[str, list[int]]:
     """Model name -> routed request ids still waiting for that model's answer."""
     if not routed:
         return {}
-    models = dict(session.execute(select(ZooModel.id, ZooModel.name)).all())
+    models = {
+        model_id: (name, position)
+        for model_id, name, position in session.execute(
+            select(ZooModel.id, ZooModel.name, ZooModel.position)
+        )
+    }
     answered = set(
         session.execute(
             select(Response.request_id, Response.model_id).where(Response.request_id.in_(routed))
@@ -57,10 +64,12 @@ def _owed_answers(session: Session, routed: list[int]) -> dict[str, list[int]]:
     ).all()
     owed: dict[str, list[int]] = defaultdict(list)
     for request_id, explored, served_model_id in decisions:
-        queried = list(models) if explored else [served_model_id]
-        for model_id in queried:
-            if model_id is not None and (request_id, model_id) not in answered:
-                owed[models[model_id]].append(request_id)
+        if served_model_id is None:
+            continue
+        served_position = models[served_model_id][1]
+        for model_id, (name, position) in models.items():
+            if asks(explored, served_position, position) and (request_id, model_id) not in answered:
+                owed[name].append(request_id)
     return dict(owed)
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Request, RoutingDecision, ZooModel
-from db.routing import Decision, claim_queued, record_decisions
+from db.routing import Decision, asked, asks, claim_queued, record_decisions
 
 
 def _decision(request: Request, model_id: int, **overrides: object) -> Decision:
@@ -106,3 +106,32 @@ def test_route_fixture_matches_the_flow(
     ids = submit(["a", "b"])
     assert route(ids, zoo[0].id) == ids
     assert route(ids, zoo[0].id) == []
+
+
+def test_a_decision_asks_its_served_model_and_when_explored_every_cheaper_one(
+    sessions: sessionmaker[Session],
+    submit: Callable[[list[str]], list[int]],
+    route: Callable[..., list[int]],
+    zoo: list[ZooModel],
+) -> None:
+    """An explored request served by the middle model asked the small and middle models, not
+    the large one: a message asking the large model to answer it is forged or stale."""
+    plain, explored_middle, explored_large = submit(["a", "b", "c"])
+    route([plain], zoo[1].id)
+    route([explored_middle], zoo[1].id, explored=True)
+    route([explored_large], zoo[2].id, explored=True)
+    with sessions.begin() as session:
+        asked_by = {
+            model.name: set(
+                session.scalars(select(Request.id).where(asked(model)).order_by(Request.id))
+            )
+            for model in zoo
+        }
+    small, middle, large = (model.name for model in zoo)
+    assert asked_by == {
+        small: {explored_middle, explored_large},
+        middle: {plain, explored_middle, explored_large},
+        large: {explored_large},
+    }
+    assert [asks(True, 1, position) for position in (0, 1, 2)] == [True, True, False]
+    assert [asks(False, 1, position) for position in (0, 1, 2)] == [False, True, False]

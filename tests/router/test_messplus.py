@@ -43,21 +43,31 @@ def test_a_chunk_decides_exactly_as_one_by_one(
     assert len({d.served for d in chunk if not d.explored}) > 1
 
 
-def test_exploring_queries_every_model_and_serves_the_most_capable(
+def test_exploring_asks_the_models_up_to_one_that_surely_meets_alpha_and_serves_it(
     zoo: SyntheticZoo, trained: SatisfactionPredictor
 ) -> None:
+    """The dearest model is asked only while the rung's hi may fail alpha: past that it
+    would be paid for an answer the router needs only if the queue escalates."""
     x = trained.featuriser.featurise(["anything at all"])
-    (decision,) = decide_chunk(
-        MessPlusSettings(c=1.0),
-        0.7,
-        1,
-        0.0,
-        trained,
-        zoo.data.mean_cost(),
-        x,
-        draws_for(np.random.default_rng(0), 1),
-    )
-    assert decision.explored and decision.queried == (0, 1, 2) and decision.served == 2
+    mean, sd = trained.accuracy()
+    surely = float(mean[1] - MessPlusSettings().confidence * sd[1]) - 0.01
+    decisions = {}
+    for alpha in (surely, 0.95):
+        (decisions[alpha],) = decide_chunk(
+            MessPlusSettings(c=1.0),
+            alpha,
+            1,
+            0.0,
+            trained,
+            zoo.data.mean_cost(),
+            x,
+            draws_for(np.random.default_rng(0), 1),
+        )
+    assert all(d.explored for d in decisions.values())
+    low = decisions[surely]
+    assert low.queried == (0, 1) and low.served == 1
+    high = decisions[0.95]
+    assert high.queried == (0, 1, 2) and high.served == 2
 
 
 def test_queue_buys_capability(zoo: SyntheticZoo, trained: SatisfactionPredictor) -> None:
