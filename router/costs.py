@@ -68,7 +68,7 @@ class CostEstimator:
 
 def prompt_length(x: SparseBatch) -> npt.NDArray[np.float64]:
     """log(1 + n-grams) of every row: the prompt's length, which a model's work grows with."""
-    return np.log1p((x.indptr[1:] - x.indptr[:-1]).astype(np.float64))
+    return np.log1p(x.n_grams.astype(np.float64))
 
 
 @dataclass
@@ -130,7 +130,9 @@ class RequestCosts:
         return self._solved[1]
 
     def _folded(self, x: SparseBatch) -> SparseBatch:
-        return SparseBatch(x.indptr, x.indices & (self.n_buckets - 1), x.values, self.n_buckets)
+        return SparseBatch(
+            x.indptr, x.indices & (self.n_buckets - 1), x.values, self.n_buckets, x.n_grams
+        )
 
     def predict(self, x: SparseBatch) -> npt.NDArray[np.float64]:
         """(rows, n_models) predicted cost of every request on every model."""

@@ -26,12 +26,17 @@ _SHIFT = np.uint64(29)
 
 @dataclass(frozen=True)
 class SparseBatch:
-    """Rows of a sparse matrix in CSR form: row r is indices/values[indptr[r]:indptr[r+1]]."""
+    """Rows of a sparse matrix in CSR form: row r is indices/values[indptr[r]:indptr[r+1]].
+
+    n_grams[r] is how many n-grams row r's prompt has, repeats counted: its length, which
+    the values (normalised) no longer tell.
+    """
 
     indptr: npt.NDArray[np.int64]
     indices: npt.NDArray[np.int64]
     values: npt.NDArray[np.float64]
     n_features: int
+    n_grams: npt.NDArray[np.int64]
 
     @property
     def n_rows(self) -> int:
@@ -44,6 +49,7 @@ class SparseBatch:
             indices=self.indices[start:stop],
             values=self.values[start:stop],
             n_features=self.n_features,
+            n_grams=self.n_grams[r : r + 1],
         )
 
     def rows(self, selection: npt.NDArray[np.int64]) -> SparseBatch:
@@ -52,7 +58,15 @@ class SparseBatch:
         lengths = stops - starts
         indptr = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
         take = np.repeat(starts - indptr[:-1], lengths) + np.arange(indptr[-1])
-        return SparseBatch(indptr, self.indices[take], self.values[take], self.n_features)
+        return SparseBatch(
+            indptr, self.indices[take], self.values[take], self.n_features, self.n_grams[selection]
+        )
+
+    def squared(self) -> SparseBatch:
+        """The same rows with every value squared: x**2 . variances is a row's variance."""
+        return SparseBatch(
+            self.indptr, self.indices, self.values * self.values, self.n_features, self.n_grams
+        )
 
     def dot(self, weights: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Each row times `weights` (n_features,) or (n_features, k): (rows,) or (rows, k)."""
@@ -83,12 +97,24 @@ class Featuriser(Protocol):
     def featurise(self, prompts: Sequence[str]) -> SparseBatch: ...
 
 
+def _counted(
+    keys: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """The distinct values of sorted `keys` and how often each occurs."""
+    first = np.ones(len(keys), dtype=bool)
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    return keys[starts], np.diff(starts, append=len(keys)).astype(np.float64)
+
+
 @dataclass(frozen=True)
 class HashedNgrams:
-    """Hashed character n-grams: one entry per occurrence, weighted 1/sqrt(n-grams in the
-    prompt), so a row's dot product is that of its term frequencies scaled to about unit
-    length. Repeated n-grams stay separate entries (summing in any dot product): merging
-    them would cost a sort on every decision; learners merge them when they update."""
+    """Hashed character n-grams: one entry per distinct n-gram of a prompt, its count in the
+    prompt, the row scaled to unit length (as scikit-learn's HashingVectorizer does): a
+    prompt's dot products do not grow with its length or with how often its words repeat,
+    so a learner's step moves every prompt's prediction alike (summing repeated n-grams as
+    separate entries of weight 1/sqrt(n-grams) gave a long, repetitive prompt a squared
+    length of 20 and more, and the text layer's steps on it as many logits)."""
 
     n_features: int = 1 << 16
     min_n: int = 3
@@ -130,23 +156,30 @@ class HashedNgrams:
                 docs.append(start_doc[inside])
             buckets.append(bucket)
         indices = np.concatenate(buckets).astype(np.int64) if buckets else np.zeros(0, np.int64)
-        if n_docs > 1 and buckets:
-            # Group by prompt, keeping each prompt's n-grams in the order a lone prompt has.
-            doc = np.concatenate(docs)
-            order = np.argsort(doc, kind="stable")
-            indices, doc = indices[order], doc[order]
-            per_doc = np.bincount(doc, minlength=n_docs)
-        else:
-            per_doc = np.array(
-                [len(indices)] * n_docs if n_docs == 1 else [0] * n_docs, dtype=np.int64
+        if n_docs == 1:
+            # One prompt, as a router deciding one by one sees it: no grouping by prompt.
+            distinct, counts = _counted(np.sort(indices))
+            norm = np.sqrt(max(float(counts @ counts), 1.0))
+            return SparseBatch(
+                indptr=np.array([0, len(distinct)], dtype=np.int64),
+                indices=distinct,
+                values=counts / norm,
+                n_grams=np.array([len(indices)], dtype=np.int64),
+                n_features=self.n_features,
             )
+        doc = np.concatenate(docs) if buckets else np.zeros(0, np.int64)
+        # One sort of the batch groups the entries by prompt, and each prompt's equal
+        # n-grams together.
+        keys, counts = _counted(np.sort(doc * self.n_features + indices))
+        doc_of_key = keys // self.n_features
+        per_doc = np.bincount(doc_of_key, minlength=n_docs)
         indptr = np.zeros(n_docs + 1, dtype=np.int64)
         np.cumsum(per_doc, out=indptr[1:])
-        # Each occurrence weighs 1/sqrt(n-grams in its prompt); a repeated n-gram adds up.
-        scale = 1.0 / np.sqrt(np.maximum(per_doc, 1))
+        squares = np.bincount(doc_of_key, weights=counts * counts, minlength=n_docs)
         return SparseBatch(
             indptr=indptr,
-            indices=indices,
-            values=np.repeat(scale, per_doc),
+            indices=keys % self.n_features,
+            values=counts / np.sqrt(np.maximum(squares, 1.0))[doc_of_key],
+            n_grams=np.bincount(doc, minlength=n_docs),
             n_features=self.n_features,
         )

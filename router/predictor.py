@@ -8,12 +8,19 @@ ranking. The predictor has two layers, mixed per model by their prequential evid
   first ratings on; its spread says how much the router still has to learn.
 - `text`: an item-response model, logit p_m(x) = theta_m - difficulty(x), with one
   difficulty per prompt read from hashed n-gram features (x . w) and shared by every model,
-  and one ability per model, trained online with AdaGrad. Sharing the difficulty is what
-  lets it learn from a router's own decisions: the router sends different prompts to
-  different models, so each model's own ratings are a biased sample of prompts, but every
-  rating of every model teaches the same difficulty, and given the prompt a rating is
-  unbiased. (Correctness of LLMs on a benchmark is well described this way: a prompt hard
-  for one model is hard for the others.)
+  and one ability per model, trained online by stochastic gradient steps whose predictions
+  use an average of the weights after every step so far, the k-th weighted by k (iterate
+  averaging, Polyak-Ruppert, weighted so that the first and worst iterates fade: Shamir
+  and Zhang 2013). A constant step keeps learning; the average removes its noise. The
+  per-coordinate AdaGrad it replaces gave every n-gram new to the model a full step: on a
+  prompt of a kind seen a hundred times it still moved the prediction by a logit or more
+  (0.94, then 0.55, then 0.81 between batches of the same kind), and so lost to base rates
+  on every model of every benchmark mix we measured.
+  Sharing the difficulty is what lets it learn from a router's own decisions: the router
+  sends different prompts to different models, so each model's own ratings are a biased
+  sample of prompts, but every rating of every model teaches the same difficulty, and given
+  the prompt a rating is unbiased. (Correctness of LLMs on a benchmark is well described
+  this way: a prompt hard for one model is hard for the others.)
 
 Before a rating updates anything, both layers are scored on it; the mixture weight of the
 text layer is the posterior probability that it predicts that model's ratings better. So
@@ -46,16 +53,18 @@ from router.features import HashedNgrams, SparseBatch
 
 __all__ = ["FORMAT_VERSION", "PredictorError", "SatisfactionPredictor"]
 
-FORMAT_VERSION = 3
-# Versions before the per-request cost model; their blobs are refused, not misread.
-_RETIRED_VERSIONS = frozenset({1, 2})
+FORMAT_VERSION = 4
+# Versions before normalised features and the averaged text layer (v3 and older: their
+# weights are of other feature values); their blobs are refused, not misread.
+_RETIRED_VERSIONS = frozenset({1, 2, 3})
 T = TypeVar("T")
 _EPS = 1e-6
 # A log evidence gap at which the text layer's weight, sigmoid(-gap), is nil.
 _NO_EVIDENCE_FOR_TEXT = 30.0
 _STATE = (
     "difficulty_weights",
-    "grad_sq",
+    "weighted_steps",
+    "step_count",
     "ability",
     "ability_grad_sq",
     "successes",
@@ -114,10 +123,15 @@ class SatisfactionPredictor:
 
     n_models: int
     featuriser: HashedNgrams = field(default_factory=HashedNgrams)
-    learning_rate: float = 0.2
+    learning_rate: float = 0.5
+    ability_learning_rate: float = 0.2
     prior_strength: float = 2.0
+    # The latest difficulty weights, and the sum of every step taken on them weighted by
+    # its number: together they give the weights' average (difficulty) without touching
+    # all of them on every step.
     difficulty_weights: npt.NDArray[np.float64] = field(init=False)
-    grad_sq: npt.NDArray[np.float64] = field(init=False)
+    weighted_steps: npt.NDArray[np.float64] = field(init=False)
+    step_count: npt.NDArray[np.float64] = field(init=False)
     ability: npt.NDArray[np.float64] = field(init=False)
     ability_grad_sq: npt.NDArray[np.float64] = field(init=False)
     successes: npt.NDArray[np.float64] = field(init=False)
@@ -141,7 +155,8 @@ class SatisfactionPredictor:
             raise ValueError("a zoo needs at least one model")
         m = self.n_models
         self.difficulty_weights = np.zeros(self.featuriser.n_features)
-        self.grad_sq = np.full(self.featuriser.n_features, 1e-8)
+        self.weighted_steps = np.zeros(self.featuriser.n_features)
+        self.step_count = np.zeros(1)
         self.ability = np.zeros(m)
         self.ability_grad_sq = np.full(m, 1e-8)
         self.successes = np.zeros(m)
@@ -207,8 +222,15 @@ class SatisfactionPredictor:
     # -- the text layer ---------------------------------------------------------------------
 
     def difficulty(self, x: SparseBatch) -> npt.NDArray[np.float64]:
-        """x . w for every row: how hard the prompt's wording says it is, for every model."""
-        return x.dot(self.difficulty_weights)
+        """x . w for every row, w the average of the weights after each step so far (the
+        k-th weighted by k): how hard the prompt's wording says it is, for every model."""
+        t = float(self.step_count[0])
+        latest = x.dot(self.difficulty_weights)
+        if t == 0:
+            return latest
+        # w_k = the sum of steps s_j, j <= k, averaged with weight k: sum_k k w_k =
+        # sum_j s_j (t (t + 1) - j (j - 1)) / 2, over sum_k k = t (t + 1) / 2.
+        return latest - x.dot(self.weighted_steps) / (t * (t + 1.0))
 
     def text_probability(self, x: SparseBatch) -> npt.NDArray[np.float64]:
         return _sigmoid(self.ability[None, :] - self.difficulty(x)[:, None])
@@ -304,15 +326,20 @@ class SatisfactionPredictor:
         self.successes += np.where(known, y, 0.0)
         self.trials += known
         self._track_difficulty(difficulty)
-        # d(log-loss)/d(logit) per model; the logit is ability_m - difficulty(x).
-        residual = np.where(known, text - y, 0.0)
+        # d(log-loss)/d(logit) per model at the latest weights, which the steps move; the
+        # logit is ability_m - difficulty(x).
+        latest = _sigmoid(self.ability - float(x.dot(self.difficulty_weights)[0]))
+        residual = np.where(known, latest - y, 0.0)
         self.ability_grad_sq += residual * residual
-        self.ability -= self.learning_rate * residual / np.sqrt(self.ability_grad_sq)
+        self.ability -= self.ability_learning_rate * residual / np.sqrt(self.ability_grad_sq)
+        # Rows have unit length (router.features), so this step moves the prompt's own
+        # logit by learning_rate times its residual, whatever its length.
         indices, values = x.merged()
-        weight_gradient = -residual.sum() * values
-        self.grad_sq[indices] += weight_gradient * weight_gradient
-        step = self.learning_rate * weight_gradient / np.sqrt(self.grad_sq[indices])
-        self.difficulty_weights[indices] -= step
+        step = self.learning_rate * residual.sum() * values
+        self.difficulty_weights[indices] += step
+        self.step_count += 1.0
+        j = float(self.step_count[0])
+        self.weighted_steps[indices] += j * (j - 1.0) * step
 
     def _track_difficulty(self, difficulty: float) -> None:
         count, mean, squares = self.difficulty_moments
@@ -338,6 +365,7 @@ class SatisfactionPredictor:
                 "max_prompt_bytes": f.max_prompt_bytes,
             },
             "learning_rate": self.learning_rate,
+            "ability_learning_rate": self.ability_learning_rate,
             "prior_strength": self.prior_strength,
             "arrays": {name: _encode(getattr(self, name)) for name in _STATE},
             "cost_learning_rate": self.request_costs.learning_rate,
@@ -358,8 +386,8 @@ class SatisfactionPredictor:
         version = document.get("version")
         if version in _RETIRED_VERSIONS:
             raise PredictorError(
-                f"predictor format version {version} has no per-request cost model; this "
-                f"router reads version {FORMAT_VERSION}: retrain (messplus retrain) to replace it"
+                f"predictor format version {version} was learned on other features than this "
+                f"router's (version {FORMAT_VERSION}): retrain (messplus retrain) to replace it"
             )
         if version != FORMAT_VERSION:
             raise PredictorError(f"predictor format version {version} is not {FORMAT_VERSION}")
@@ -368,6 +396,7 @@ class SatisfactionPredictor:
                 n_models=int(document["n_models"]),
                 featuriser=HashedNgrams(**document["featuriser"]),
                 learning_rate=float(document["learning_rate"]),
+                ability_learning_rate=float(document["ability_learning_rate"]),
                 prior_strength=float(document["prior_strength"]),
             )
             predictor.request_costs.learning_rate = float(document["cost_learning_rate"])

@@ -55,3 +55,18 @@ def test_no_prompts_make_an_empty_batch() -> None:
     x = HashedNgrams().featurise([])
     assert x.n_rows == 0
     assert x.dot(np.ones(x.n_features)).shape == (0,)
+
+
+def test_a_repeated_ngram_is_one_entry_and_the_length_is_kept() -> None:
+    """A prompt repeating its words has unit length like any other (the text layer's step
+    on it is then one step, not one per repeat), and its n-gram count still says how long
+    it is (the cost model reads that)."""
+    featuriser = HashedNgrams()
+    once = featuriser.featurise(["ask the model"])
+    thrice = featuriser.featurise(["ask the model " * 3])
+    assert len(np.unique(thrice.indices)) == len(thrice.indices)
+    assert np.isclose(np.sum(thrice.values**2), 1.0)
+    assert thrice.n_grams[0] > 2.5 * once.n_grams[0]
+    batch = featuriser.featurise(["ask the model", "", "ask the model " * 3])
+    np.testing.assert_array_equal(batch.n_grams, [once.n_grams[0], 0, thrice.n_grams[0]])
+    np.testing.assert_array_equal(batch.rows(np.array([2])).n_grams, thrice.n_grams)

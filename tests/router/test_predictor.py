@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from router.predictor import PredictorError, SatisfactionPredictor
-from router.synthetic import SyntheticZoo
+from router.synthetic import SyntheticZoo, synthetic_traffic
 
 
 def _trained(zoo: SyntheticZoo, n_train: int, full: bool = True) -> SatisfactionPredictor:
@@ -125,3 +125,24 @@ def test_a_base_rates_predictor_follows_the_rating_counts_alone() -> None:
     assert mean[1] == pytest.approx(0.74, abs=0.01)
     probabilities = predictor.predict(["any prompt at all"])[0]
     np.testing.assert_allclose(probabilities, predictor.base_probability(), atol=1e-9)
+
+
+def test_the_text_layer_settles_on_each_kind_of_request() -> None:
+    """Rated on one kind of request only, the text layer's prediction for unseen prompts of
+    that kind stays within 0.08 of the kind's true rate from the 200th rating on (the
+    per-coordinate AdaGrad it replaced swung between 0.94 and 0.55 on a kind of 0.8)."""
+    zoo = synthetic_traffic(6000, seed=0)
+    kinds = zoo.topic
+    for kind in range(8):
+        predictor = SatisfactionPredictor(2)
+        rows = np.flatnonzero(kinds == kind)
+        x = predictor.featuriser.featurise([zoo.data.prompts[r] for r in rows])
+        held_out = x.rows(np.arange(500, 600))
+        truth = zoo.probability[rows[0], 0]
+        for seen in range(500):
+            predictor.observe(
+                x.row(seen), zoo.data.satisfied[rows[seen]][None], np.array([[True, False]])
+            )
+            if seen >= 199 and seen % 100 == 99:
+                predicted = predictor.text_probability(held_out)[:, 0].mean()
+                assert abs(predicted - truth) < 0.08, (kind, seen, predicted, truth)
