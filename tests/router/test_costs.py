@@ -76,6 +76,20 @@ def test_upgrade_prices_order_requests_by_extra_cost_per_extra_satisfied_answer(
     np.testing.assert_array_equal(empty.relative(np.array(p), np.array(cost), 0, 1), 1.0)
 
 
+def test_when_most_traffic_gains_nothing_by_the_upgrade_those_requests_stay_on_lo() -> None:
+    """A cheap model rated a few times only has a wide upper bound, above the upgrade's for
+    most requests: those are priced dearest (served lo, and so rated), any request that
+    does gain cheapest. Pricing all of them as typical served hi for good."""
+    recent_p = np.column_stack([np.full(10, 0.7), np.full(10, 0.72)])
+    recent_cost = np.column_stack([np.ones(10), np.full(10, 5.0)])
+    wide_lo = np.array([0.2, 0.01])  # the upper offsets: lo known from 4 ratings
+    prices = UpgradePrices(recent_p, recent_cost, wide_lo)
+    gains_nothing, gains_much = prices.relative(
+        np.array([[0.7, 0.72], [0.3, 0.9]]), np.array([[1.0, 5.0], [1.0, 5.0]]), 0, 1
+    )
+    assert gains_nothing == 2.0 and gains_much == 0.5
+
+
 def test_a_batch_fit_remembers_the_traffic_at_its_fitted_costs(traffic: SyntheticZoo) -> None:
     """A nightly fit hands over thousands of rows at once: the traffic the router prices
     requests against must be priced by the fitted model, not the untrained one."""
