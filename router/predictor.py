@@ -224,13 +224,19 @@ class SatisfactionPredictor:
     def difficulty(self, x: SparseBatch) -> npt.NDArray[np.float64]:
         """x . w for every row, w the average of the weights after each step so far (the
         k-th weighted by k): how hard the prompt's wording says it is, for every model."""
+        return self._difficulties(x)[1]
+
+    def _difficulties(
+        self, x: SparseBatch
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """x . w at the latest weights (what a step moves) and at their average."""
         t = float(self.step_count[0])
         latest = x.dot(self.difficulty_weights)
         if t == 0:
-            return latest
+            return latest, latest
         # w_k = the sum of steps s_j, j <= k, averaged with weight k: sum_k k w_k =
         # sum_j s_j (t (t + 1) - j (j - 1)) / 2, over sum_k k = t (t + 1) / 2.
-        return latest - x.dot(self.weighted_steps) / (t * (t + 1.0))
+        return latest, latest - x.dot(self.weighted_steps) / (t * (t + 1.0))
 
     def text_probability(self, x: SparseBatch) -> npt.NDArray[np.float64]:
         return _sigmoid(self.ability[None, :] - self.difficulty(x)[:, None])
@@ -318,7 +324,8 @@ class SatisfactionPredictor:
     def _observe_row(
         self, x: SparseBatch, y: npt.NDArray[np.float64], known: npt.NDArray[np.bool_]
     ) -> None:
-        difficulty = float(self.difficulty(x)[0])
+        latest_difficulty, averaged = self._difficulties(x)
+        difficulty = float(averaged[0])
         text = _sigmoid(self.ability - difficulty)
         base = self.base_probability()
         gap = _log_likelihood(text, y) - _log_likelihood(base, y)
@@ -328,7 +335,7 @@ class SatisfactionPredictor:
         self._track_difficulty(difficulty)
         # d(log-loss)/d(logit) per model at the latest weights, which the steps move; the
         # logit is ability_m - difficulty(x).
-        latest = _sigmoid(self.ability - float(x.dot(self.difficulty_weights)[0]))
+        latest = _sigmoid(self.ability - float(latest_difficulty[0]))
         residual = np.where(known, latest - y, 0.0)
         self.ability_grad_sq += residual * residual
         self.ability -= self.ability_learning_rate * residual / np.sqrt(self.ability_grad_sq)
