@@ -115,8 +115,9 @@ def check_ratings(
     ids = sorted({rating.request_id for rating in ratings})
     asked = _requests(session, tenant_id, ids)
     answers = _answers(session, sorted(asked))
-    model_ids = dict(session.execute(select(ZooModel.name, ZooModel.id)).all())
-    positions = dict(session.execute(select(ZooModel.id, ZooModel.position)).all())
+    zoo = session.execute(select(ZooModel.name, ZooModel.id, ZooModel.position)).all()
+    model_ids = {name: model_id for name, model_id, _ in zoo}
+    positions = {model_id: position for _, model_id, position in zoo}
     resolved: list[int | None] = []
     bad: list[tuple[int, str]] = []
     for position, rating in enumerate(ratings):

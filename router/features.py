@@ -62,12 +62,6 @@ class SparseBatch:
             indptr, self.indices[take], self.values[take], self.n_features, self.n_grams[selection]
         )
 
-    def squared(self) -> SparseBatch:
-        """The same rows with every value squared: x**2 . variances is a row's variance."""
-        return SparseBatch(
-            self.indptr, self.indices, self.values * self.values, self.n_features, self.n_grams
-        )
-
     def dot(self, weights: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Each row times `weights` (n_features,) or (n_features, k): (rows,) or (rows, k)."""
         if self.n_rows == 1:
