@@ -350,6 +350,9 @@ class SlaState(Base):
     # Sum of (alpha - expected satisfaction) over served answers not rated yet: the debt the
     # router counts on while ratings are late or never come (see workers.routing).
     pending_debt: Mapped[float] = mapped_column(default=0.0, server_default="0")
+    # The integral action the router adds to the queue when it decides, carried from chunk
+    # to chunk (router.messplus.advance_shift).
+    queue_shift: Mapped[float] = mapped_column(default=0.0, server_default="0")
     request_counter: Mapped[Counter]
     rated_count: Mapped[Counter]
     satisfied_count: Mapped[Counter]

@@ -18,7 +18,8 @@ class Decision:
     exploring, every model of the zoo up to the served one in the zoo's order, so the
     predictor gets their labels side by side); probabilities: the
     predicted satisfaction of each model the decision was based on; queue: the virtual queue
-    it was taken at.
+    it was taken at, and queue_shift the integral action added to it for the decision
+    (router.messplus.advance_shift).
     """
 
     served: int
@@ -26,3 +27,4 @@ class Decision:
     explored: bool
     probabilities: npt.NDArray[np.float64]
     queue: float
+    queue_shift: float = 0.0

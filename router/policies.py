@@ -19,7 +19,7 @@ from router.costs import CostEstimator
 from router.dataset import ZooData
 from router.decision import Decision
 from router.features import SparseBatch
-from router.messplus import MessPlusSettings, decide_chunk, draws_for
+from router.messplus import MessPlusSettings, advance_shift, decide_chunk, draws_for
 from router.mixture import cheapest_mixture, cheapest_stratified_mixture
 from router.paper import PaperPredictor
 from router.predictor import SatisfactionPredictor
@@ -108,6 +108,7 @@ class MessPlusPolicy(Policy):
         )
         self.t = 0
         self._queue = settings.initial_queue()
+        self._shift = 0.0
         # Served answers not rated yet, as the live router keeps them per tenant and model,
         # and each request's served model and prediction until its rating arrives.
         self.unrated = UnratedLedger.empty(context.n_models)
@@ -128,7 +129,9 @@ class MessPlusPolicy(Policy):
             self.costs.estimate(),
             request.features,
             draws_for(rng, 1),
+            self._shift,
         )
+        self._shift = advance_shift(self.settings, decision.queue_shift, decision.queue)
         if self.settings.count_unrated:
             predicted = float(decision.probabilities[decision.served])
             self.unrated.serve(decision.served, predicted)

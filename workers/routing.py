@@ -8,7 +8,8 @@ counting their estimate meanwhile keeps the router from deciding a whole batch o
 that has not heard about any of it, and keeps the SLA estimate unbiased when most users
 never rate. The feedback stage moves a request from unrated to rated when its rating
 lands. Within one chunk the queue steps by the uncorrected expectation; the next chunk
-sees the corrected sums.
+sees the corrected sums. The tenant's queue shift (router.messplus.advance_shift) is
+carried from chunk to chunk in the same row.
 
 Ids in, state from the database: the chunk's requests are claimed (a redelivered chunk
 finds nothing left to claim), each tenant's SLA row is locked while its requests are
@@ -39,7 +40,7 @@ from db.sla_calibration import add_served, read_ledger
 from db.tenants import get_tenant
 from db.zoo import list_models
 from router.costs import CostEstimator
-from router.messplus import MessPlusSettings, decide_chunk, draws_for
+from router.messplus import MessPlusSettings, advance_shift, decide_chunk, draws_for
 from router.predictor import PredictorError, SatisfactionPredictor
 from workers import metrics
 
@@ -181,7 +182,10 @@ def route_chunk(
                 cost,
                 x,
                 draws_for(rng, len(requests)),
+                state.queue_shift,
             )
+            last = decisions[-1]
+            state.queue_shift = advance_shift(settings, last.queue_shift, last.queue)
             added_debt = 0.0
             served: dict[int, tuple[int, float]] = defaultdict(lambda: (0, 0.0))
             for offset, (request, decision) in enumerate(zip(requests, decisions, strict=True)):

@@ -31,7 +31,7 @@ def test_upgrade_from_empty_and_downgrade_to_empty(make_database: Callable[..., 
     assert current(url) is None
 
     upgrade(url)
-    assert current(url) == head() == "0008"
+    assert current(url) == head() == "0009"
     assert _tables(url) == set(Base.metadata.tables) | {"alembic_version"}
 
     downgrade(url)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from router.messplus import MessPlusSettings, decide_chunk, draws_for, ladder
+from router.messplus import MessPlusSettings, advance_shift, decide_chunk, draws_for, ladder
 from router.predictor import SatisfactionPredictor
 from router.synthetic import SyntheticZoo
 
@@ -28,17 +28,19 @@ def test_a_chunk_decides_exactly_as_one_by_one(
     chunk = decide_chunk(
         settings, 0.7, 5, 18.0, trained, cost, x, draws_for(np.random.default_rng(3), 300)
     )
-    rng, queue, single = np.random.default_rng(3), 18.0, []
+    rng, queue, shift, single = np.random.default_rng(3), 18.0, 0.0, []
     for i in range(300):
         (decision,) = decide_chunk(
-            settings, 0.7, 5 + i, queue, trained, cost, x.row(i), draws_for(rng, 1)
+            settings, 0.7, 5 + i, queue, trained, cost, x.row(i), draws_for(rng, 1), shift
         )
         single.append(decision)
         # Ratings come later: the queue moves on by the expected debt, as inside a chunk.
         queue = max(0.0, queue + 0.7 - decision.probabilities[decision.served])
+        shift = advance_shift(settings, shift, decision.queue)
     assert [d.served for d in chunk] == [d.served for d in single]
     assert [d.explored for d in chunk] == [d.explored for d in single]
     np.testing.assert_allclose([d.queue for d in chunk], [d.queue for d in single])
+    np.testing.assert_allclose([d.queue_shift for d in chunk], [d.queue_shift for d in single])
     assert any(d.explored for d in chunk) and not all(d.explored for d in chunk)
     assert len({d.served for d in chunk if not d.explored}) > 1
 
@@ -125,3 +127,29 @@ def test_settings_reject_nonsense() -> None:
     for bad in ({"v": 0.0}, {"c": -0.1}, {"c": 2.0}, {"headroom": -1.0}, {"escalation": 1.0}):
         with pytest.raises(ValueError):
             MessPlusSettings(**bad)  # type: ignore[arg-type]
+
+
+def test_the_shift_integrates_the_queue_distance_from_v_within_v_only() -> None:
+    settings = MessPlusSettings(v=20.0, headroom=4.0, integral_gain=0.01)
+    assert advance_shift(settings, 1.0, 30.0) == pytest.approx(1.1)
+    assert advance_shift(settings, 1.0, 12.0) == pytest.approx(0.92)
+    # Farther than V from V the queue is in a transient of its own: nothing is integrated.
+    assert advance_shift(settings, 1.0, 45.0) == 1.0
+    # Bounded by V + headroom either way.
+    assert advance_shift(settings, 23.95, 39.0) == pytest.approx(24.0)
+    assert advance_shift(settings, -23.95, 1.0) == pytest.approx(-24.0)
+    assert advance_shift(MessPlusSettings(ladder=False), 5.0, 30.0) == 0.0
+    assert advance_shift(MessPlusSettings(integral_gain=0.0), 5.0, 30.0) == 5.0
+
+
+def test_decisions_are_taken_at_the_queue_plus_its_shift(
+    zoo: SyntheticZoo, trained: SatisfactionPredictor
+) -> None:
+    settings = MessPlusSettings(c=0.0, integral_gain=0.0)
+    x = trained.featuriser.featurise(list(zoo.data.prompts[1000:1400]))
+    cost = zoo.data.mean_cost()
+    draws = draws_for(np.random.default_rng(0), 400)
+    shifted = decide_chunk(settings, 0.5, 1000, 30.0, trained, cost, x, draws, -20.0)
+    plain = decide_chunk(settings, 0.5, 1000, 10.0, trained, cost, x, draws)
+    assert [d.served for d in shifted] == [d.served for d in plain]
+    assert shifted[0].queue == 30.0 and shifted[0].queue_shift == -20.0

@@ -16,9 +16,10 @@ from db.models import RoutingDecision, SlaState, Tenant, utcnow
 from db.pending_ratings import SubmittedRating, check_ratings
 from db.sla_calibration import read_ledger, recompute_ledger
 from db.sla_report import sla_report
+from router.messplus import advance_shift
 from router.sla import UnratedLedger
 from tests.training.conftest import Deployment
-from workers.routing import PredictorCache, route_chunk
+from workers.routing import PredictorCache, route_chunk, tenant_settings
 
 
 def _ledgers(deployment: Deployment) -> tuple[UnratedLedger, UnratedLedger]:
@@ -85,6 +86,29 @@ def test_the_router_decides_on_the_estimated_debt_of_unrated_answers(
             select(RoutingDecision.virtual_queue).where(RoutingDecision.request_id == second)
         )
     assert decided_at is not None and abs(decided_at - expected_queue) < 1e-9
+
+
+def test_the_router_carries_the_queue_shift_from_chunk_to_chunk(
+    deployment: Deployment,
+) -> None:
+    cache, rng = PredictorCache(), np.random.default_rng(0)
+    for chunk in range(3):
+        ids = deployment.submit([f"chunk {chunk} question {i}?" for i in range(20)])
+        route_chunk(deployment.sessions, ids, rng, cache)
+    with deployment.sessions.begin() as session:
+        tenant = session.get_one(Tenant, deployment.tenant_id)
+        settings = tenant_settings(tenant.settings)
+        queues = session.scalars(
+            select(RoutingDecision.virtual_queue)
+            .where(RoutingDecision.tenant_id == tenant.id)
+            .order_by(RoutingDecision.t)
+        ).all()
+        stored = session.get_one(SlaState, tenant.id).queue_shift
+    shift = 0.0
+    for queue in queues:
+        shift = advance_shift(settings, shift, queue)
+    assert len(queues) == 60 and shift != 0.0
+    assert stored == pytest.approx(shift, abs=1e-12)
 
 
 def test_the_migration_rebuilds_the_sums_of_a_deployment_that_upgrades_mid_stream(

@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     replay.add_argument("--alpha", type=float, required=True, help="SLA target in (0, 1)")
     replay.add_argument("--V", dest="v", type=float, help="unit-free cost weight of messplus")
     replay.add_argument("--c", type=float, help="exploration constant of messplus")
-    replay.add_argument("--headroom", type=float, help="placeholder backlog of messplus")
+    replay.add_argument("--headroom", type=float, help="answers ahead of alpha messplus aims for")
     replay.add_argument("--seeds", default="0,1,2", help="comma-separated (default %(default)s)")
     replay.add_argument(
         "--feedback-share",

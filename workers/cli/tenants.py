@@ -35,7 +35,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add.add_argument("--alpha", type=finite_float, required=True, help="SLA target in (0, 1)")
     add.add_argument("--V", dest="v", type=finite_float, help="unit-free cost weight (> 0)")
     add.add_argument("--c", type=finite_float, help="exploration constant in [0, 1]")
-    add.add_argument("--headroom", type=finite_float, help="placeholder backlog (>= 0)")
+    add.add_argument(
+        "--headroom", type=finite_float, help="answers ahead of alpha to aim for (>= 0)"
+    )
     add.add_argument(
         "--sla-confidence",
         type=finite_float,
