@@ -99,7 +99,7 @@ class MessPlusSettings:
 
     v: float = 20.0
     c: float = 0.03
-    headroom: float = 4.0
+    headroom: float = 6.0
     confidence: float = 3.0
     escalation: float = 4.0
     ladder: bool = True

@@ -48,15 +48,18 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from router.clusters import PromptClusters
 from router.costs import RequestCosts
 from router.features import HashedNgrams, SparseBatch
 
 __all__ = ["FORMAT_VERSION", "PredictorError", "SatisfactionPredictor"]
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 # Versions before normalised features and the averaged text layer (v3 and older: their
-# weights are of other feature values); their blobs are refused, not misread.
-_RETIRED_VERSIONS = frozenset({1, 2, 3})
+# weights are of other feature values), and before the cost model's kinds of request (v4:
+# its costs were learned without them, and would be read as if every kind cost alike);
+# their blobs are refused, not misread.
+_RETIRED_VERSIONS = frozenset({1, 2, 3, 4})
 T = TypeVar("T")
 _EPS = 1e-6
 # A log evidence gap at which the text layer's weight, sigmoid(-gap), is nil.
@@ -379,6 +382,10 @@ class SatisfactionPredictor:
             "cost_arrays": {
                 name: _encode(getattr(self.request_costs, name)) for name in RequestCosts.STATE
             },
+            "cluster_arrays": {
+                name: _encode(getattr(self.request_costs.clusters, name))
+                for name in PromptClusters.STATE
+            },
         }
         return json.dumps(document, separators=(",", ":")).encode("utf-8")
 
@@ -409,6 +416,9 @@ class SatisfactionPredictor:
             predictor.request_costs.learning_rate = float(document["cost_learning_rate"])
             _load_arrays(predictor, _STATE, document["arrays"])
             _load_arrays(predictor.request_costs, RequestCosts.STATE, document["cost_arrays"])
+            _load_arrays(
+                predictor.request_costs.clusters, PromptClusters.STATE, document["cluster_arrays"]
+            )
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise PredictorError(f"cannot load predictor: {exc!r}") from exc
         return predictor

@@ -99,3 +99,22 @@ def test_a_batch_fit_remembers_the_traffic_at_its_fitted_costs(traffic: Syntheti
     _, remembered = predictor.recent()
     truth = traffic.data.cost[-len(remembered) :]
     assert np.median(np.abs(np.log(remembered) - np.log(truth))) < np.log(1.12)
+
+
+def test_a_kinds_cost_is_learned_as_one_not_spread_over_its_requests() -> None:
+    """Costs set by the kind of request alone (how long its answers run), as on the shared
+    benchmarks: each kind's requests are predicted alike and near its true cost."""
+    traffic = synthetic_traffic(3000, seed=7)
+    kind_cost = np.exp(np.random.default_rng(7).uniform(0.0, 3.0, size=(8, 2)))
+    cost = kind_cost[traffic.topic] * np.exp(
+        np.random.default_rng(8).normal(0.0, 0.03, size=(3000, 2))
+    )
+    features = HashedNgrams().featurise(traffic.data.prompts)
+    costs = RequestCosts(2)
+    costs.observe(features.rows(np.arange(2000)), cost[:2000])
+    predicted = np.log(costs.predict(features.rows(np.arange(2000, 3000))))
+    held_out = traffic.topic[2000:]
+    for kind in range(8):
+        of_kind = predicted[held_out == kind]
+        assert np.all(of_kind.std(axis=0) < 0.15), kind
+        assert np.all(np.abs(of_kind.mean(axis=0) - np.log(kind_cost[kind])) < 0.15), kind

@@ -102,6 +102,7 @@ def test_serialisation_round_trip(zoo: SyntheticZoo) -> None:
         (b"[]", "not a messplus predictor"),
         (b'{"format": "messplus-predictor", "version": 99}', "version 99"),
         (b'{"format": "messplus-predictor", "version": 2}', "retrain"),
+        (b'{"format": "messplus-predictor", "version": 4}', "retrain"),
     ],
 )
 def test_bad_blobs_are_rejected_with_a_reason(blob: bytes, message: str) -> None:
