@@ -28,6 +28,8 @@ __all__ = ["WORD_BUCKETS", "Featuriser", "HashedNgrams", "SparseBatch", "request
 WORD_BUCKETS = 4096
 _MAX_WORDS = 45
 _WORD = re.compile(r"\w+|[^\w\s]")
+_HEAD_CHARS = 1024
+_TAIL_CHARS = 64
 
 _PRIME = np.uint64(1099511628211)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
@@ -218,18 +220,24 @@ def request_words(prompts: Sequence[str]) -> npt.NDArray[np.int64]:
     79% on n-grams. They are hashed with CRC-32, stable across processes.
     """
     width = _MAX_WORDS + 3
-    out = np.full((len(prompts), width), -1, dtype=np.int64)
-    for row, prompt in enumerate(prompts):
-        words = _WORD.findall(prompt.lower())
+    rows = []
+    for prompt in prompts:
+        # Only the head is read for words (a long prompt's first words fit in it) and the
+        # tail for the last one, so a huge prompt costs no more than a short one.
+        words = _WORD.findall(prompt[:_HEAD_CHARS].lower())
+        tail = _WORD.findall(prompt[-_TAIL_CHARS:].lower()) if len(prompt) > _HEAD_CHARS else words
         tokens = {_WORDS[w] if w in _WORDS else _hashed("w:", w) for w in words[:_MAX_WORDS]}
         tokens.add(_hashed("first:", words[0] if words else ""))
-        tokens.add(_hashed("last:", words[-1] if words else ""))
-        tokens.add(_hashed("length:", str(int(2 * math.log2(len(prompt) + 1)))))
+        tokens.add(_hashed("last:", tail[-1] if tail else ""))
+        tokens.add(_hashed("length:", _HALF_OCTAVES[min(len(prompt), len(_HALF_OCTAVES) - 1)]))
         hashed = sorted(tokens)
-        out[row, : len(hashed)] = hashed
-    return out
+        rows.append(hashed + [-1] * (width - len(hashed)))
+    return np.array(rows, dtype=np.int64).reshape(len(prompts), width)
 
 
+# A prompt's length in half-octaves, as the token's text, by length in characters (longer
+# prompts count as the longest).
+_HALF_OCTAVES = [str(int(2 * math.log2(n + 1))) for n in range(1 << 16)]
 # Buckets of tokens seen before, and of words (the "w:" tokens) by the word alone: most
 # words recur from prompt to prompt, and a lookup is a tenth of a hash.
 _HASHED: dict[str, int] = {}

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from router.features import HashedNgrams
+from router.features import WORD_BUCKETS, HashedNgrams, request_words
 
 
 def test_rows_are_unit_norm_and_stable_across_calls() -> None:
@@ -70,3 +70,19 @@ def test_a_repeated_ngram_is_one_entry_and_the_length_is_kept() -> None:
     batch = featuriser.featurise(["ask the model", "", "ask the model " * 3])
     np.testing.assert_array_equal(batch.n_grams, [once.n_grams[0], 0, thrice.n_grams[0]])
     np.testing.assert_array_equal(batch.rows(np.array([2])).n_grams, thrice.n_grams)
+
+
+def test_request_words_are_distinct_sorted_and_padded_and_read_a_long_prompt_by_its_ends() -> None:
+    prompts = ["Is the sky blue?", "", "Which of these is a mammal? " + "padding " * 5000 + "end"]
+    words = request_words(prompts)
+    assert words.shape == (3, 48)
+    for row in words:
+        present = row[row >= 0]
+        assert np.all(np.diff(present) > 0) and np.all(row[len(present) :] == -1)
+        assert np.all(present < WORD_BUCKETS)
+    assert np.count_nonzero(words[1] >= 0) == 3  # an empty prompt still has its shape
+    # The last word of a long prompt is read from its tail: it differs from the same head
+    # ending otherwise.
+    other = request_words([prompts[2][:-3] + "start"])
+    assert not np.array_equal(other[0], words[2])
+    np.testing.assert_array_equal(HashedNgrams().featurise(prompts).words, words)
