@@ -220,38 +220,33 @@ def request_words(prompts: Sequence[str]) -> npt.NDArray[np.int64]:
     79% on n-grams. They are hashed with CRC-32, stable across processes.
     """
     width = _MAX_WORDS + 3
+    known = _BUCKETS["w:"]
     rows = []
     for prompt in prompts:
         # Only the head is read for words (a long prompt's first words fit in it) and the
         # tail for the last one, so a huge prompt costs no more than a short one.
         words = _WORD.findall(prompt[:_HEAD_CHARS].lower())
         tail = _WORD.findall(prompt[-_TAIL_CHARS:].lower()) if len(prompt) > _HEAD_CHARS else words
-        tokens = {_WORDS[w] if w in _WORDS else _hashed("w:", w) for w in words[:_MAX_WORDS]}
+        tokens = {known[w] if w in known else _hashed("w:", w) for w in words[:_MAX_WORDS]}
         tokens.add(_hashed("first:", words[0] if words else ""))
         tokens.add(_hashed("last:", tail[-1] if tail else ""))
-        tokens.add(_hashed("length:", _HALF_OCTAVES[min(len(prompt), len(_HALF_OCTAVES) - 1)]))
+        tokens.add(_hashed("length:", str(int(2 * math.log2(len(prompt) + 1)))))
         hashed = sorted(tokens)
         rows.append(hashed + [-1] * (width - len(hashed)))
     return np.array(rows, dtype=np.int64).reshape(len(prompts), width)
 
 
-# A prompt's length in half-octaves, as the token's text, by length in characters (longer
-# prompts count as the longest).
-_HALF_OCTAVES = [str(int(2 * math.log2(n + 1))) for n in range(1 << 16)]
-# Buckets of tokens seen before, and of words (the "w:" tokens) by the word alone: most
-# words recur from prompt to prompt, and a lookup is a tenth of a hash.
-_HASHED: dict[str, int] = {}
-_WORDS: dict[str, int] = {}
+# Buckets of the tokens seen before, by kind of token: most words recur from prompt to
+# prompt, and a lookup is a tenth of a hash.
+_BUCKETS: dict[str, dict[str, int]] = {"w:": {}, "first:": {}, "last:": {}, "length:": {}}
 
 
 def _hashed(kind: str, token: str) -> int:
-    key = kind + token
-    bucket = _HASHED.get(key)
+    known = _BUCKETS[kind]
+    bucket = known.get(token)
     if bucket is None:
-        if len(_HASHED) >= 1 << 20:
-            _HASHED.clear()
-            _WORDS.clear()
-        bucket = _HASHED[key] = zlib.crc32(key.encode("utf-8", "replace")) % WORD_BUCKETS
-        if kind == "w:":
-            _WORDS[token] = bucket
+        if len(known) >= 1 << 20:
+            known.clear()
+        key = (kind + token).encode("utf-8", "replace")
+        bucket = known[token] = zlib.crc32(key) % WORD_BUCKETS
     return bucket
