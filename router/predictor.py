@@ -54,17 +54,21 @@ from router.features import HashedNgrams, SparseBatch
 
 __all__ = ["FORMAT_VERSION", "PredictorError", "SatisfactionPredictor"]
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 # Versions before normalised features and the averaged text layer (v3 and older: their
 # weights are of other feature values), and before the cost model's kinds of request (v4:
 # its costs were learned without them, and would be read as if every kind cost alike);
 # their blobs are refused, not misread.
 _RETIRED_VERSIONS = frozenset({1, 2, 3, 4})
+# v5 remembered the recent traffic's predicted satisfaction where v6 keeps its difficulty;
+# a v5 blob loads with that traffic forgotten (priced as typical until the next retrain
+# observes it again), everything it learned kept.
+_MIGRATED_VERSION = 5
 T = TypeVar("T")
 _EPS = 1e-6
 # A log evidence gap at which the text layer's weight, sigmoid(-gap), is nil.
 _NO_EVIDENCE_FOR_TEXT = 30.0
-_STATE = (
+_LEARNED_STATE = (
     "difficulty_weights",
     "weighted_steps",
     "step_count",
@@ -74,11 +78,9 @@ _STATE = (
     "trials",
     "log_evidence_gap",
     "difficulty_moments",
-    "recent_count",
-    "recent_probabilities",
-    "recent_costs",
 )
-# How many of the latest requests the predictor remembers its predictions for.
+_STATE = (*_LEARNED_STATE, "recent_count", "recent_difficulty", "recent_costs")
+# How many of the latest requests the predictor remembers.
 _RECENT = 512
 
 
@@ -144,10 +146,11 @@ class SatisfactionPredictor:
     difficulty_moments: npt.NDArray[np.float64] = field(init=False)
     # Each model's cost of a request, learned alongside (router.costs.RequestCosts).
     request_costs: RequestCosts = field(init=False)
-    # Predictions for the latest requests observed (a ring buffer): the traffic the router
-    # prices each new request against (router.messplus.UpgradePrices).
+    # The latest requests observed (a ring buffer), the traffic the router prices each new
+    # request against (router.messplus.UpgradePrices): each one's difficulty and predicted
+    # costs, from which `recent` recomputes its satisfaction with the current state.
     recent_count: npt.NDArray[np.float64] = field(init=False)
-    recent_probabilities: npt.NDArray[np.float64] = field(init=False)
+    recent_difficulty: npt.NDArray[np.float64] = field(init=False)
     recent_costs: npt.NDArray[np.float64] = field(init=False)
     # Prompt-independent quantities, computed once per state: a router decides many
     # requests between two updates, and these would otherwise dominate a single decision.
@@ -168,7 +171,7 @@ class SatisfactionPredictor:
         self.difficulty_moments = np.zeros(3)
         self.request_costs = RequestCosts(m)
         self.recent_count = np.zeros(1)
-        self.recent_probabilities = np.zeros((_RECENT, m))
+        self.recent_difficulty = np.zeros(_RECENT)
         self.recent_costs = np.zeros((_RECENT, m))
 
     @classmethod
@@ -242,7 +245,10 @@ class SatisfactionPredictor:
         return latest, latest - x.dot(self.weighted_steps) / (t * (t + 1.0))
 
     def text_probability(self, x: SparseBatch) -> npt.NDArray[np.float64]:
-        return _sigmoid(self.ability[None, :] - self.difficulty(x)[:, None])
+        return self._text(self.difficulty(x))
+
+    def _text(self, difficulty: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return _sigmoid(self.ability[None, :] - difficulty[:, None])
 
     def text_weight(self) -> npt.NDArray[np.float64]:
         """Posterior probability, per model, that the text layer predicts better than base."""
@@ -254,8 +260,12 @@ class SatisfactionPredictor:
 
     def predict_features(self, x: SparseBatch) -> npt.NDArray[np.float64]:
         """(rows, n_models) satisfaction probabilities for featurised prompts."""
+        return self._probabilities(self.difficulty(x))
+
+    def _probabilities(self, difficulty: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """(rows, n_models) satisfaction probabilities of prompts of these difficulties."""
         w = self.text_weight()
-        return w * self.text_probability(x) + (1.0 - w) * self.base_probability()
+        return w * self._text(difficulty) + (1.0 - w) * self.base_probability()
 
     def predict(self, prompts: list[str]) -> npt.NDArray[np.float64]:
         return self.predict_features(self.featuriser.featurise(prompts))
@@ -313,16 +323,26 @@ class SatisfactionPredictor:
         self.request_costs.observe(x.rows(answered), cost[answered])
         latest = x.rows(answered[-_RECENT:])
         slots = (int(self.recent_count[0]) + np.arange(latest.n_rows)) % _RECENT
-        self.recent_probabilities[slots] = self.predict_features(latest)
+        self.recent_difficulty[slots] = self.difficulty(latest)
         self.recent_costs[slots] = self.request_costs.predict(latest)
         self.recent_count += latest.n_rows
         self._memo.clear()
 
     def recent(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """Predicted satisfaction and cost of the latest requests observed (oldest first
-        does not matter): (k, n_models) each, k = 0 before any cost was observed."""
+        does not matter): (k, n_models) each, k = 0 before any cost was observed.
+
+        Their satisfaction is predicted now, from the difficulty each had when observed,
+        not remembered from then: the traffic a request is priced against must be seen as
+        the request itself is. Early in a run abilities, base rates and evidence weights
+        move fast, and the remembered predictions of the first requests (every model
+        alike, or nearly) priced most new requests' upgrades at half the traffic's median
+        or less: the router upgraded nearly every request of its first 500 on the mixed
+        stream whenever its queue was above V / 2 (alpha 0.7, seeds 0..5: 1.12 -> 1.10x
+        the stratified mixture; arc_challenge 1.11 -> 1.07x the fixed mixture).
+        """
         k = min(int(self.recent_count[0]), _RECENT)
-        return self.recent_probabilities[:k], self.recent_costs[:k]
+        return self._probabilities(self.recent_difficulty[:k]), self.recent_costs[:k]
 
     def _observe_row(
         self, x: SparseBatch, y: npt.NDArray[np.float64], known: npt.NDArray[np.bool_]
@@ -403,7 +423,7 @@ class SatisfactionPredictor:
                 f"predictor format version {version} was learned on other features than this "
                 f"router's (version {FORMAT_VERSION}): retrain (messplus retrain) to replace it"
             )
-        if version != FORMAT_VERSION:
+        if version not in (FORMAT_VERSION, _MIGRATED_VERSION):
             raise PredictorError(f"predictor format version {version} is not {FORMAT_VERSION}")
         try:
             predictor = cls(
@@ -414,7 +434,10 @@ class SatisfactionPredictor:
                 prior_strength=float(document["prior_strength"]),
             )
             predictor.request_costs.learning_rate = float(document["cost_learning_rate"])
-            _load_arrays(predictor, _STATE, document["arrays"])
+            if version == _MIGRATED_VERSION:
+                _load_arrays(predictor, _LEARNED_STATE, document["arrays"])
+            else:
+                _load_arrays(predictor, _STATE, document["arrays"])
             _load_arrays(predictor.request_costs, RequestCosts.STATE, document["cost_arrays"])
             _load_arrays(
                 predictor.request_costs.clusters, PromptClusters.STATE, document["cluster_arrays"]

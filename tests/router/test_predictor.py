@@ -91,8 +91,24 @@ def test_serialisation_round_trip(zoo: SyntheticZoo) -> None:
     np.testing.assert_array_equal(
         loaded.request_costs.predict(x), predictor.request_costs.predict(x)
     )
-    np.testing.assert_array_equal(loaded.recent()[1], predictor.recent()[1])
+    for loaded_part, part in zip(loaded.recent(), predictor.recent(), strict=True):
+        np.testing.assert_array_equal(loaded_part, part)
     assert loaded.to_bytes() == blob
+
+
+def test_a_version_5_blob_loads_with_its_recent_traffic_forgotten(zoo: SyntheticZoo) -> None:
+    # v5 remembered the traffic's predictions, v6 its difficulty: what was learned loads,
+    # the traffic is priced as typical until the next retrain observes it again.
+    predictor = _trained(zoo, 300)
+    document = json.loads(predictor.to_bytes())
+    document["version"] = 5
+    arrays = document["arrays"]
+    arrays["recent_probabilities"] = arrays.pop("recent_difficulty")
+    loaded = SatisfactionPredictor.from_bytes(json.dumps(document).encode())
+    prompts = list(zoo.data.prompts[300:400])
+    np.testing.assert_array_equal(loaded.predict(prompts), predictor.predict(prompts))
+    assert len(predictor.recent()[0]) > 0
+    assert len(loaded.recent()[0]) == len(loaded.recent()[1]) == 0
 
 
 @pytest.mark.parametrize(
