@@ -16,6 +16,7 @@ import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 import numpy as np
@@ -31,8 +32,8 @@ _WORD = re.compile(r"\w+|[^\w\s]")
 _HEAD_CHARS = 1024
 _TAIL_CHARS = 64
 
-_PRIME = np.uint64(1099511628211)
-_MIX = np.uint64(0x9E3779B97F4A7C15)
+_PRIME = 1099511628211
+_MIX = 0x9E3779B97F4A7C15
 _SHIFT = np.uint64(29)
 
 
@@ -117,12 +118,12 @@ class Featuriser(Protocol):
 
 def _counted(
     keys: npt.NDArray[np.int64],
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """The distinct values of sorted `keys` and how often each occurs."""
-    first = np.ones(len(keys), dtype=bool)
-    np.not_equal(keys[1:], keys[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
-    return keys[starts], np.diff(starts, append=len(keys)).astype(np.float64)
+    bounds = np.ones(len(keys) + 1, dtype=bool)
+    np.not_equal(keys[1:], keys[:-1], out=bounds[1:-1])
+    (starts,) = bounds.nonzero()
+    return keys[starts[:-1]], starts[1:] - starts[:-1]
 
 
 @dataclass(frozen=True)
@@ -143,41 +144,67 @@ class HashedNgrams:
         if self.n_features & (self.n_features - 1):
             raise ValueError("n_features must be a power of two")
 
+    @cached_property
+    def _hash_product(self) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+        """The mixed rolling hash of every n-gram size as one integer matrix product.
+
+        The polynomial rolling hash of the n-gram at byte i, h_n = sum_k b[i + k] P^(n-1-k),
+        mixed as (h_n + n) MIX, is (modulo 2^64, where uint64 arithmetic wraps) the max_n
+        bytes from i times the column (P^(n-1-k) MIX)_k plus n MIX: one product of the
+        bytes' windows with a (max_n, sizes) matrix hashes every size at once, where rolling
+        took a dozen numpy calls, most of what featurising one short prompt cost.
+        """
+        modulus = 1 << 64
+        sizes = range(self.min_n, self.max_n + 1)
+        powers = [
+            [pow(_PRIME, n - 1 - k, modulus) * _MIX % modulus if k < n else 0 for n in sizes]
+            for k in range(self.max_n)
+        ]
+        return (
+            np.array(powers, dtype=np.uint64).reshape(self.max_n, len(sizes)),
+            np.array([n * _MIX % modulus for n in sizes], dtype=np.uint64),
+        )
+
+    @cached_property
+    def _sizes(self) -> npt.NDArray[np.int64]:
+        return np.arange(self.min_n, self.max_n + 1, dtype=np.int64)
+
+    def _buckets(self, joined: bytes) -> npt.NDArray[np.int64]:
+        """(bytes - min_n + 1, sizes): the bucket of the n-gram of every size at every byte
+        of `joined`, including those that run past the end of their prompt."""
+        powers, offsets = self._hash_product
+        padded = joined + bytes(max(self.max_n - self.min_n, 0))
+        data = np.frombuffer(padded, dtype=np.uint8).astype(np.uint64)
+        rows = max(len(joined) - self.min_n + 1, 0)
+        windows: npt.NDArray[np.uint64] = np.ndarray(
+            (rows, self.max_n), np.uint64, data, strides=(8, 8)
+        )
+        mixed = windows @ powers
+        mixed += offsets
+        mixed >>= _SHIFT
+        mixed &= np.uint64(self.n_features - 1)
+        return mixed.view(np.int64)
+
     def featurise(self, prompts: Sequence[str]) -> SparseBatch:
         encoded = [
             b" " + p.lower().encode("utf-8", "replace")[: self.max_prompt_bytes] + b" "
             for p in prompts
         ]
         n_docs = len(encoded)
-        data = np.frombuffer(b"".join(encoded), dtype=np.uint8).astype(np.uint64)
-        bucket_mask = np.uint64(self.n_features - 1)
-        if n_docs > 1:
-            lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=n_docs)
-            ends = np.cumsum(lengths)
-            doc_of_byte = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
-        buckets: list[npt.NDArray[np.uint64]] = []
-        docs: list[npt.NDArray[np.int64]] = []
-        h = np.zeros(len(data), dtype=np.uint64)
-        for n in range(1, self.max_n + 1):
-            count = len(data) - n + 1
-            if count <= 0:
-                break
-            # Rolling: the hash of the n-gram at i extends the (n-1)-gram hash at i.
-            h = h[:count] * _PRIME + data[n - 1 : n - 1 + count]
-            if n < self.min_n:
-                continue
-            bucket = (((h + np.uint64(n)) * _MIX) >> _SHIFT) & bucket_mask
-            if n_docs > 1:
-                start_doc = doc_of_byte[:count]
-                inside = np.arange(n, count + n) <= ends[start_doc]
-                bucket = bucket[inside]
-                docs.append(start_doc[inside])
-            buckets.append(bucket)
-        indices = np.concatenate(buckets).astype(np.int64) if buckets else np.zeros(0, np.int64)
+        joined = b"".join(encoded)
+        buckets = self._buckets(joined)
+        rows = len(buckets)
         if n_docs == 1:
             # One prompt, as a router deciding one by one sees it: no grouping by prompt.
-            distinct, counts = _counted(np.sort(indices))
-            norm = np.sqrt(max(float(counts @ counts), 1.0))
+            # The n-grams of size n start at the first len - n + 1 bytes.
+            sizes = range(self.min_n, self.max_n + 1)
+            indices = np.sort(
+                np.concatenate(
+                    [buckets[: max(len(joined) - n + 1, 0), j] for j, n in enumerate(sizes)]
+                )
+            )
+            distinct, counts = _counted(indices)
+            norm = math.sqrt(max(float(counts @ counts), 1.0))
             return SparseBatch(
                 indptr=np.array([0, len(distinct)], dtype=np.int64),
                 indices=distinct,
@@ -186,10 +213,14 @@ class HashedNgrams:
                 n_features=self.n_features,
                 words=request_words(prompts),
             )
-        doc = np.concatenate(docs) if buckets else np.zeros(0, np.int64)
+        lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=n_docs)
+        doc = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)[:rows]
+        # The entry of size n at byte i is an n-gram if it ends by its prompt's end.
+        last_start = np.subtract.outer(np.cumsum(lengths)[doc], self._sizes)
+        inside = np.arange(rows)[:, None] <= last_start
         # One sort of the batch groups the entries by prompt, and each prompt's equal
         # n-grams together.
-        keys, counts = _counted(np.sort(doc * self.n_features + indices))
+        keys, counts = _counted(np.sort((buckets + (doc * self.n_features)[:, None])[inside]))
         doc_of_key = keys // self.n_features
         per_doc = np.bincount(doc_of_key, minlength=n_docs)
         indptr = np.zeros(n_docs + 1, dtype=np.int64)
@@ -199,7 +230,7 @@ class HashedNgrams:
             indptr=indptr,
             indices=keys % self.n_features,
             values=counts / np.sqrt(np.maximum(squares, 1.0))[doc_of_key],
-            n_grams=np.bincount(doc, minlength=n_docs),
+            n_grams=np.maximum(lengths[:, None] - self._sizes + 1, 0).sum(axis=1),
             n_features=self.n_features,
             words=request_words(prompts),
         )
