@@ -83,17 +83,24 @@ class SparseBatch:
             self.words[selection],
         )
 
-    def dot(self, weights: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """Each row times `weights` (n_features,) or (n_features, k): (rows,) or (rows, k)."""
+    def dot(
+        self, weights: npt.NDArray[np.float64], folded: bool = False
+    ) -> npt.NDArray[np.float64]:
+        """Each row times `weights` (n_features,) or (n_features, k): (rows,) or (rows, k).
+
+        folded: `weights` has fewer rows, a power of two, and feature f reads row f modulo
+        their number (a cost model keeps the n-grams so, see router.costs)."""
+        indices = self.indices & (len(weights) - 1) if folded else self.indices
         if self.n_rows == 1:
             # One prompt, as a router deciding one by one sees it: a single BLAS product.
-            return (self.values @ weights[self.indices])[None]
-        contributions = weights[self.indices] * (
-            self.values if weights.ndim == 1 else self.values[:, None]
-        )
-        # Row sums as differences of one running sum: a single pass, empty rows allowed.
-        running = np.zeros((len(self.indices) + 1, *weights.shape[1:]))
-        np.cumsum(contributions, axis=0, out=running[1:])
+            return (self.values @ weights[indices])[None]
+        # Row sums as differences of one running sum: a single pass, empty rows allowed;
+        # built in one array, as large temporaries cost their page faults again each call.
+        running = np.empty((len(indices) + 1, *weights.shape[1:]))
+        running[0] = 0.0
+        np.take(weights, indices, axis=0, out=running[1:])
+        running[1:] *= self.values if weights.ndim == 1 else self.values[:, None]
+        np.cumsum(running[1:], axis=0, out=running[1:])
         return running[self.indptr[1:]] - running[self.indptr[:-1]]
 
     def merged(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
@@ -214,26 +221,38 @@ class HashedNgrams:
                 words=request_words(prompts),
             )
         lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=n_docs)
-        doc = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)[:rows]
-        # The entry of size n at byte i is an n-gram if it ends by its prompt's end.
-        last_start = np.subtract.outer(np.cumsum(lengths)[doc], self._sizes)
-        inside = np.arange(rows)[:, None] <= last_start
-        # One sort of the batch groups the entries by prompt, and each prompt's equal
-        # n-grams together.
-        keys, counts = _counted(np.sort((buckets + (doc * self.n_features)[:, None])[inside]))
-        doc_of_key = keys // self.n_features
-        per_doc = np.bincount(doc_of_key, minlength=n_docs)
-        indptr = np.zeros(n_docs + 1, dtype=np.int64)
-        np.cumsum(per_doc, out=indptr[1:])
-        squares = np.bincount(doc_of_key, weights=counts * counts, minlength=n_docs)
+        n_grams = np.maximum(lengths[:, None] - self._sizes + 1, 0).sum(axis=1)
+        # Keys (prompt, bucket), sorted in place: one sort of the batch groups the entries
+        # by prompt and each prompt's equal n-grams together. The entries that run past
+        # their prompt's end are keyed past every prompt's, so they sort last and are cut.
+        keys = buckets
+        keys += np.repeat(np.arange(n_docs, dtype=np.int64) * self.n_features, lengths)[:rows, None]
+        keys.reshape(-1)[self._crossing(np.cumsum(lengths), rows)] = n_docs * self.n_features
+        flat = keys.reshape(-1)
+        flat.sort()
+        distinct, counts = _counted(flat[: int(n_grams.sum())])
+        # Sorted by prompt: each prompt's entries start where its first key would be, and
+        # its squared length is a difference of running sums (of integers: exact).
+        indptr = np.searchsorted(distinct, np.arange(n_docs + 1, dtype=np.int64) * self.n_features)
+        squares = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts * counts, out=squares[1:])
+        norms = np.sqrt(np.maximum(squares[indptr[1:]] - squares[indptr[:-1]], 1.0))
         return SparseBatch(
             indptr=indptr,
-            indices=keys % self.n_features,
-            values=counts / np.sqrt(np.maximum(squares, 1.0))[doc_of_key],
-            n_grams=np.maximum(lengths[:, None] - self._sizes + 1, 0).sum(axis=1),
+            indices=distinct & (self.n_features - 1),
+            values=counts / np.repeat(norms, indptr[1:] - indptr[:-1]),
+            n_grams=n_grams,
             n_features=self.n_features,
             words=request_words(prompts),
         )
+
+    def _crossing(self, ends: npt.NDArray[np.int64], rows: int) -> npt.NDArray[np.int64]:
+        """Where the entries of `_buckets` (flattened) that start in a prompt but end past
+        it are: those of size n starting 1 to n - 1 bytes before a prompt's end."""
+        before = np.concatenate([np.arange(1, n, dtype=np.int64) for n in self._sizes])
+        column = np.repeat(np.arange(len(self._sizes), dtype=np.int64), self._sizes - 1)
+        start = ends[:, None] - before
+        return (start * len(self._sizes) + column)[(start >= 0) & (start < rows)]
 
 
 def request_words(prompts: Sequence[str]) -> npt.NDArray[np.int64]:
