@@ -87,7 +87,17 @@ class PredictorError(Exception):
 
 
 def _sigmoid(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+    """1 / (1 + exp(-z)), z clipped to [-30, 30] (-clip(z) is clip(-z), bounds symmetric).
+
+    In place on one new array, and np.maximum/np.minimum for np.clip, whose Python
+    wrapper cost as much as the rest: on a single request numpy's per-call overhead, not
+    the arithmetic, is what a prediction costs."""
+    e = np.negative(z)
+    np.maximum(e, -30.0, out=e)
+    np.minimum(e, 30.0, out=e)
+    np.exp(e, out=e)
+    e += 1.0
+    return np.divide(1.0, e, out=e)
 
 
 def _log_likelihood(
@@ -253,9 +263,14 @@ class SatisfactionPredictor:
     # -- prediction -------------------------------------------------------------------------
 
     def predict_features(self, x: SparseBatch) -> npt.NDArray[np.float64]:
-        """(rows, n_models) satisfaction probabilities for featurised prompts."""
+        """(rows, n_models) satisfaction probabilities for featurised prompts: w * text +
+        (1 - w) * base, the base layer's share computed once per state."""
         w = self.text_weight()
-        return w * self.text_probability(x) + (1.0 - w) * self.base_probability()
+        base_share = self.memo("base share", lambda: (1.0 - w) * self.base_probability())
+        p = self.text_probability(x)
+        p *= w
+        p += base_share
+        return p
 
     def predict(self, prompts: list[str]) -> npt.NDArray[np.float64]:
         return self.predict_features(self.featuriser.featurise(prompts))
