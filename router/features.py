@@ -106,7 +106,7 @@ class SparseBatch:
     def merged(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         """All entries' indices, each once, with their values summed: a learner updating
         weights by fancy indexing would otherwise apply only one of a repeated n-gram."""
-        if np.all(self.indices[1:] > self.indices[:-1]):
+        if (self.indices[1:] > self.indices[:-1]).all():
             # Already so (one row of HashedNgrams, whose indices are sorted and distinct):
             # a nightly fit takes this path for every rating.
             return self.indices, self.values

@@ -50,6 +50,7 @@ keeps that expected debt until the ratings arrive (see workers.routing).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -277,7 +278,7 @@ class UpgradePrices:
             # good and left lo unrated (winogrande at 20% feedback: no 1B answer in a
             # run, 0.73 satisfaction at alpha 0.7).
             return np.where(np.isfinite(price), 0.5, 2.0)
-        if not (np.isfinite(median) and median > 0):
+        if not (math.isfinite(median) and median > 0):
             # No traffic yet, or most of it upgrades for free: no scale.
             return np.ones(len(p))
         # Clipped by np.maximum/np.minimum in place: np.clip's Python wrapper cost more than
