@@ -232,15 +232,19 @@ class HashedNgrams:
         flat.sort()
         distinct, counts = _counted(flat[: int(n_grams.sum())])
         # Sorted by prompt: each prompt's entries start where its first key would be, and
-        # its squared length is a difference of running sums (of integers: exact).
+        # its squared length is a difference of running sums (of integers: exact). In
+        # place where it can be: large temporaries pay their page faults on every call.
         indptr = np.searchsorted(distinct, np.arange(n_docs + 1, dtype=np.int64) * self.n_features)
         squares = np.zeros(len(counts) + 1, dtype=np.int64)
-        np.cumsum(counts * counts, out=squares[1:])
+        np.multiply(counts, counts, out=squares[1:])
+        np.cumsum(squares[1:], out=squares[1:])
         norms = np.sqrt(np.maximum(squares[indptr[1:]] - squares[indptr[:-1]], 1.0))
+        scale = np.repeat(norms, indptr[1:] - indptr[:-1])
+        distinct &= self.n_features - 1
         return SparseBatch(
             indptr=indptr,
-            indices=distinct & (self.n_features - 1),
-            values=counts / np.repeat(norms, indptr[1:] - indptr[:-1]),
+            indices=distinct,
+            values=np.divide(counts, scale, out=scale),
             n_grams=n_grams,
             n_features=self.n_features,
             words=request_words(prompts),
