@@ -94,14 +94,20 @@ class SparseBatch:
         if self.n_rows == 1:
             # One prompt, as a router deciding one by one sees it: a single BLAS product.
             return (self.values @ weights[indices])[None]
-        # Row sums as differences of one running sum: a single pass, empty rows allowed;
-        # built in one array, as large temporaries cost their page faults again each call.
-        running = np.empty((len(indices) + 1, *weights.shape[1:]))
-        running[0] = 0.0
-        np.take(weights, indices, axis=0, out=running[1:])
-        running[1:] *= self.values if weights.ndim == 1 else self.values[:, None]
-        np.cumsum(running[1:], axis=0, out=running[1:])
-        return running[self.indptr[1:]] - running[self.indptr[:-1]]
+        # Row sums as differences of one running sum per column of `weights`: a single
+        # pass, empty rows allowed. Column by column, each a contiguous pass (numpy runs
+        # a cumsum down the rows of an (entries, k) array k elements at a time, 4x
+        # slower), and built in one array, as large temporaries pay their page faults
+        # again on every call.
+        columns = np.ascontiguousarray(weights.T).reshape(-1, len(weights))
+        running = np.empty((len(columns), len(indices) + 1))
+        running[:, 0] = 0.0
+        for column, out in zip(columns, running, strict=True):
+            np.take(column, indices, out=out[1:])
+        running[:, 1:] *= self.values
+        np.cumsum(running[:, 1:], axis=1, out=running[:, 1:])
+        sums = running[:, self.indptr[1:]] - running[:, self.indptr[:-1]]
+        return sums[0] if weights.ndim == 1 else sums.T
 
     def merged(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         """All entries' indices, each once, with their values summed: a learner updating
