@@ -281,8 +281,8 @@ class UpgradePrices:
         if not (math.isfinite(median) and median > 0):
             # No traffic yet, or most of it upgrades for free: no scale.
             return np.ones(len(p))
-        # Clipped by np.maximum/np.minimum in place: np.clip's Python wrapper cost more than
-        # the arithmetic on a single request.
+        # Clipped by np.maximum/np.minimum in place: on a single request np.clip's Python
+        # wrapper costs more than these two calls.
         price /= median
         np.maximum(price, 0.5, out=price)
         return np.minimum(price, 2.0, out=price)

@@ -87,17 +87,7 @@ class PredictorError(Exception):
 
 
 def _sigmoid(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """1 / (1 + exp(-z)), z clipped to [-30, 30] (-clip(z) is clip(-z), bounds symmetric).
-
-    In place on one new array, and np.maximum/np.minimum for np.clip, whose Python
-    wrapper cost as much as the rest: on a single request numpy's per-call overhead, not
-    the arithmetic, is what a prediction costs."""
-    e = np.negative(z)
-    np.maximum(e, -30.0, out=e)
-    np.minimum(e, 30.0, out=e)
-    np.exp(e, out=e)
-    e += 1.0
-    return np.divide(1.0, e, out=e)
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
 
 
 def _log_likelihood(
