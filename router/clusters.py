@@ -44,19 +44,26 @@ class PromptClusters:
 
         A request's tokens weigh alike, so its nearest centroid is the one whose entries
         over them sum highest: one gather of the requests' tokens and one running sum."""
-        by_token = self.centroids.T
         if len(words) == 1:
-            return np.array([np.argmax(by_token[words[0][words[0] >= 0]].sum(axis=0))])
+            # One request, as a router deciding one by one sees it: np.add.reduce is what
+            # .sum() calls, without its Python wrapper.
+            tokens = words[0][words[0] >= 0]
+            return np.add.reduce(self.centroids.T[tokens], axis=0).argmax(keepdims=True)
         nearest = np.empty(len(words), dtype=np.int64)
-        # In blocks, so that the gathered entries stay in cache however many rows come.
+        # In blocks, so that the gathered entries stay in cache however many rows come;
+        # cluster-major, so that each cluster's running sum is one contiguous pass.
         for start in range(0, len(words), 512):
             block = words[start : start + 512]
             present = block >= 0
             ends = np.cumsum(present.sum(axis=1))
-            running = np.zeros((ends[-1] + 1, self.n_clusters))
-            np.cumsum(by_token[block[present]], axis=0, out=running[1:])
-            scores = running[ends] - running[np.concatenate(([0], ends[:-1]))]
-            nearest[start : start + 512] = np.argmax(scores, axis=1)
+            running = np.empty((self.n_clusters, ends[-1] + 1))
+            running[:, 0] = 0.0
+            # Tokens are buckets, always in range: "clip" writes in place where the default
+            # mode would buffer the gathered block first.
+            np.take(self.centroids, block[present], axis=1, out=running[:, 1:], mode="clip")
+            np.cumsum(running[:, 1:], axis=1, out=running[:, 1:])
+            scores = running[:, ends] - running[:, np.concatenate(([0], ends[:-1]))]
+            nearest[start : start + 512] = scores.argmax(axis=0)
         return nearest
 
     def learn(self, words: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

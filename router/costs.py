@@ -118,10 +118,11 @@ class RequestCosts:
     cluster_residual: npt.NDArray[np.float64] = field(init=False)
     cluster_count: npt.NDArray[np.float64] = field(init=False)
 
-    # The last solve of the length fit, keyed by the arrays it solved: decisions between two
-    # observations would otherwise repeat it for every request.
-    _solved: tuple[bytes, npt.NDArray[np.float64]] = field(
-        init=False, repr=False, compare=False, default=(b"", np.zeros(0))
+    # What predictions derive from the state alone (the length fit's solve and each
+    # cluster's offset), keyed by the arrays they derive from: decisions between two
+    # observations would otherwise repeat them for every request.
+    _derived: tuple[bytes, npt.NDArray[np.float64], npt.NDArray[np.float64]] = field(
+        init=False, repr=False, compare=False, default=(b"", np.zeros(0), np.zeros(0))
     )
 
     STATE = (
@@ -146,28 +147,29 @@ class RequestCosts:
         self.cluster_residual = np.zeros((self.clusters.n_clusters, m))
         self.cluster_count = np.zeros((self.clusters.n_clusters, m))
 
-    def _length_coefficients(self) -> npt.NDArray[np.float64]:
-        key = self.length_precision.tobytes() + self.length_target.tobytes()
-        if self._solved[0] != key:
-            solved = np.linalg.solve(self.length_precision, self.length_target[:, :, None])
-            self._solved = (key, solved[:, :, 0])
-        return self._solved[1]
-
-    def _folded(self, x: SparseBatch) -> SparseBatch:
-        return SparseBatch(
-            x.indptr, x.indices & (self.n_buckets - 1), x.values, self.n_buckets, x.n_grams, x.words
+    def _coefficients(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """(models, 2) intercept and slope of the length fit, and (clusters, models) each
+        cluster's mean offset, drawn towards zero by `CLUSTER_PRIOR` observations."""
+        state = (
+            self.length_precision,
+            self.length_target,
+            self.cluster_residual,
+            self.cluster_count,
         )
-
-    def _cluster_offset(self, clusters: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-        return self.cluster_residual[clusters] / (self.cluster_count[clusters] + CLUSTER_PRIOR)
+        key = b"".join(array.tobytes() for array in state)
+        if self._derived[0] != key:
+            solved = np.linalg.solve(self.length_precision, self.length_target[:, :, None])
+            offset = self.cluster_residual / (self.cluster_count + CLUSTER_PRIOR)
+            self._derived = (key, solved[:, :, 0], offset)
+        return self._derived[1], self._derived[2]
 
     def predict(self, x: SparseBatch) -> npt.NDArray[np.float64]:
         """(rows, n_models) predicted cost of every request on every model."""
-        x = self._folded(x)
-        beta = self._length_coefficients()
-        log_cost = beta[:, 0] + prompt_length(x)[:, None] * beta[:, 1] + x.dot(self.ngram_weights)
-        log_cost += self._cluster_offset(self.clusters.assign(x.words))
-        return np.exp(np.minimum(log_cost, 50.0))
+        beta, offset = self._coefficients()
+        log_cost = beta[:, 0] + prompt_length(x)[:, None] * beta[:, 1]
+        log_cost += x.dot(self.ngram_weights, folded=True)
+        log_cost += offset[self.clusters.assign(x.words)]
+        return np.exp(np.minimum(log_cost, 50.0, out=log_cost), out=log_cost)
 
     def observe(self, x: SparseBatch, cost: npt.NDArray[np.float64]) -> None:
         """Learn from observed costs (rows, n_models); NaN marks a model that did not run.
@@ -182,23 +184,22 @@ class RequestCosts:
             self._observe_step(x.rows(step), cost[step])
 
     def _observe_step(self, x: SparseBatch, cost: npt.NDArray[np.float64]) -> None:
-        x = self._folded(x)
         known = ~np.isnan(cost)
         log_cost = np.log(np.maximum(np.where(known, cost, 1.0), 1e-300))
         z = np.column_stack([np.ones(x.n_rows), prompt_length(x)])
-        ngram = x.dot(self.ngram_weights)
+        ngram = x.dot(self.ngram_weights, folded=True)
         clusters = self.clusters.learn(x.words)
-        offset = self._cluster_offset(clusters)
+        offset = self._coefficients()[1][clusters]
         target = np.where(known, log_cost - ngram - offset, 0.0)
         self.length_precision += np.einsum("rm,ri,rj->mij", known.astype(np.float64), z, z)
         self.length_target += target.T @ z
-        unexplained = np.where(known, log_cost - z @ self._length_coefficients().T - ngram, 0.0)
+        unexplained = np.where(known, log_cost - z @ self._coefficients()[0].T - ngram, 0.0)
         np.add.at(self.cluster_residual, clusters, unexplained)
         np.add.at(self.cluster_count, clusters, known.astype(np.float64))
         residual = np.where(known, unexplained - offset, 0.0)
         # Each n-gram's gradient, summed over the step's rows: -(values * residual).
         rows_of_entries = np.repeat(np.arange(x.n_rows), np.diff(x.indptr))
-        indices, position = np.unique(x.indices, return_inverse=True)
+        indices, position = np.unique(x.indices & (self.n_buckets - 1), return_inverse=True)
         gradient = np.zeros((len(indices), self.n_models))
         np.add.at(gradient, position, -x.values[:, None] * residual[rows_of_entries])
         self.ngram_grad_sq[indices] += gradient * gradient

@@ -14,9 +14,10 @@ from __future__ import annotations
 import math
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from functools import cached_property
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -31,8 +32,8 @@ _WORD = re.compile(r"\w+|[^\w\s]")
 _HEAD_CHARS = 1024
 _TAIL_CHARS = 64
 
-_PRIME = np.uint64(1099511628211)
-_MIX = np.uint64(0x9E3779B97F4A7C15)
+_PRIME = 1099511628211
+_MIX = 0x9E3779B97F4A7C15
 _SHIFT = np.uint64(29)
 
 
@@ -82,23 +83,36 @@ class SparseBatch:
             self.words[selection],
         )
 
-    def dot(self, weights: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """Each row times `weights` (n_features,) or (n_features, k): (rows,) or (rows, k)."""
+    def dot(
+        self, weights: npt.NDArray[np.float64], folded: bool = False
+    ) -> npt.NDArray[np.float64]:
+        """Each row times `weights` (n_features,) or (n_features, k): (rows,) or (rows, k).
+
+        folded: `weights` has fewer rows, a power of two, and feature f reads row f modulo
+        their number (a cost model keeps the n-grams so, see router.costs)."""
+        indices = self.indices & (len(weights) - 1) if folded else self.indices
         if self.n_rows == 1:
             # One prompt, as a router deciding one by one sees it: a single BLAS product.
-            return (self.values @ weights[self.indices])[None]
-        contributions = weights[self.indices] * (
-            self.values if weights.ndim == 1 else self.values[:, None]
-        )
-        # Row sums as differences of one running sum: a single pass, empty rows allowed.
-        running = np.zeros((len(self.indices) + 1, *weights.shape[1:]))
-        np.cumsum(contributions, axis=0, out=running[1:])
-        return running[self.indptr[1:]] - running[self.indptr[:-1]]
+            return (self.values @ weights[indices])[None]
+        # Row sums as differences of one running sum per column of `weights`: a single
+        # pass, empty rows allowed. Column by column, each a contiguous pass (numpy runs
+        # a cumsum down the rows of an (entries, k) array k elements at a time, 4x
+        # slower), and built in one array, as large temporaries pay their page faults
+        # again on every call.
+        columns = np.ascontiguousarray(weights.T).reshape(-1, len(weights))
+        running = np.empty((len(columns), len(indices) + 1))
+        running[:, 0] = 0.0
+        for column, out in zip(columns, running, strict=True):
+            np.take(column, indices, out=out[1:])
+        running[:, 1:] *= self.values
+        np.cumsum(running[:, 1:], axis=1, out=running[:, 1:])
+        sums = running[:, self.indptr[1:]] - running[:, self.indptr[:-1]]
+        return sums[0] if weights.ndim == 1 else sums.T
 
     def merged(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         """All entries' indices, each once, with their values summed: a learner updating
         weights by fancy indexing would otherwise apply only one of a repeated n-gram."""
-        if np.all(self.indices[1:] > self.indices[:-1]):
+        if (self.indices[1:] > self.indices[:-1]).all():
             # Already so (one row of HashedNgrams, whose indices are sorted and distinct):
             # a nightly fit takes this path for every rating.
             return self.indices, self.values
@@ -117,12 +131,12 @@ class Featuriser(Protocol):
 
 def _counted(
     keys: npt.NDArray[np.int64],
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """The distinct values of sorted `keys` and how often each occurs."""
-    first = np.ones(len(keys), dtype=bool)
-    np.not_equal(keys[1:], keys[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
-    return keys[starts], np.diff(starts, append=len(keys)).astype(np.float64)
+    bounds = np.ones(len(keys) + 1, dtype=bool)
+    np.not_equal(keys[1:], keys[:-1], out=bounds[1:-1])
+    (starts,) = bounds.nonzero()
+    return keys[starts[:-1]], starts[1:] - starts[:-1]
 
 
 @dataclass(frozen=True)
@@ -143,41 +157,67 @@ class HashedNgrams:
         if self.n_features & (self.n_features - 1):
             raise ValueError("n_features must be a power of two")
 
+    @cached_property
+    def _hash_product(self) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+        """The mixed rolling hash of every n-gram size as one integer matrix product.
+
+        The polynomial rolling hash of the n-gram at byte i, h_n = sum_k b[i + k] P^(n-1-k),
+        mixed as (h_n + n) MIX, is (modulo 2^64, where uint64 arithmetic wraps) the max_n
+        bytes from i times the column (P^(n-1-k) MIX)_k plus n MIX: one product of the
+        bytes' windows with a (max_n, sizes) matrix hashes every size at once, where rolling
+        took a dozen numpy calls, most of what featurising one short prompt cost.
+        """
+        modulus = 1 << 64
+        sizes = range(self.min_n, self.max_n + 1)
+        powers = [
+            [pow(_PRIME, n - 1 - k, modulus) * _MIX % modulus if k < n else 0 for n in sizes]
+            for k in range(self.max_n)
+        ]
+        return (
+            np.array(powers, dtype=np.uint64).reshape(self.max_n, len(sizes)),
+            np.array([n * _MIX % modulus for n in sizes], dtype=np.uint64),
+        )
+
+    @cached_property
+    def _sizes(self) -> npt.NDArray[np.int64]:
+        return np.arange(self.min_n, self.max_n + 1, dtype=np.int64)
+
+    def _buckets(self, joined: bytes) -> npt.NDArray[np.int64]:
+        """(bytes - min_n + 1, sizes): the bucket of the n-gram of every size at every byte
+        of `joined`, including those that run past the end of their prompt."""
+        powers, offsets = self._hash_product
+        padded = joined + bytes(max(self.max_n - self.min_n, 0))
+        data = np.frombuffer(padded, dtype=np.uint8).astype(np.uint64)
+        rows = max(len(joined) - self.min_n + 1, 0)
+        windows: npt.NDArray[np.uint64] = np.ndarray(
+            (rows, self.max_n), np.uint64, data, strides=(8, 8)
+        )
+        mixed = windows @ powers
+        mixed += offsets
+        mixed >>= _SHIFT
+        mixed &= np.uint64(self.n_features - 1)
+        return mixed.view(np.int64)
+
     def featurise(self, prompts: Sequence[str]) -> SparseBatch:
         encoded = [
             b" " + p.lower().encode("utf-8", "replace")[: self.max_prompt_bytes] + b" "
             for p in prompts
         ]
         n_docs = len(encoded)
-        data = np.frombuffer(b"".join(encoded), dtype=np.uint8).astype(np.uint64)
-        bucket_mask = np.uint64(self.n_features - 1)
-        if n_docs > 1:
-            lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=n_docs)
-            ends = np.cumsum(lengths)
-            doc_of_byte = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
-        buckets: list[npt.NDArray[np.uint64]] = []
-        docs: list[npt.NDArray[np.int64]] = []
-        h = np.zeros(len(data), dtype=np.uint64)
-        for n in range(1, self.max_n + 1):
-            count = len(data) - n + 1
-            if count <= 0:
-                break
-            # Rolling: the hash of the n-gram at i extends the (n-1)-gram hash at i.
-            h = h[:count] * _PRIME + data[n - 1 : n - 1 + count]
-            if n < self.min_n:
-                continue
-            bucket = (((h + np.uint64(n)) * _MIX) >> _SHIFT) & bucket_mask
-            if n_docs > 1:
-                start_doc = doc_of_byte[:count]
-                inside = np.arange(n, count + n) <= ends[start_doc]
-                bucket = bucket[inside]
-                docs.append(start_doc[inside])
-            buckets.append(bucket)
-        indices = np.concatenate(buckets).astype(np.int64) if buckets else np.zeros(0, np.int64)
+        joined = b"".join(encoded)
+        buckets = self._buckets(joined)
+        rows = len(buckets)
         if n_docs == 1:
             # One prompt, as a router deciding one by one sees it: no grouping by prompt.
-            distinct, counts = _counted(np.sort(indices))
-            norm = np.sqrt(max(float(counts @ counts), 1.0))
+            # The n-grams of size n start at the first len - n + 1 bytes.
+            sizes = range(self.min_n, self.max_n + 1)
+            indices = np.sort(
+                np.concatenate(
+                    [buckets[: max(len(joined) - n + 1, 0), j] for j, n in enumerate(sizes)]
+                )
+            )
+            distinct, counts = _counted(indices)
+            norm = math.sqrt(max(float(counts @ counts), 1.0))
             return SparseBatch(
                 indptr=np.array([0, len(distinct)], dtype=np.int64),
                 indices=distinct,
@@ -186,23 +226,43 @@ class HashedNgrams:
                 n_features=self.n_features,
                 words=request_words(prompts),
             )
-        doc = np.concatenate(docs) if buckets else np.zeros(0, np.int64)
-        # One sort of the batch groups the entries by prompt, and each prompt's equal
-        # n-grams together.
-        keys, counts = _counted(np.sort(doc * self.n_features + indices))
-        doc_of_key = keys // self.n_features
-        per_doc = np.bincount(doc_of_key, minlength=n_docs)
-        indptr = np.zeros(n_docs + 1, dtype=np.int64)
-        np.cumsum(per_doc, out=indptr[1:])
-        squares = np.bincount(doc_of_key, weights=counts * counts, minlength=n_docs)
+        lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=n_docs)
+        n_grams = np.maximum(lengths[:, None] - self._sizes + 1, 0).sum(axis=1)
+        # Keys (prompt, bucket), sorted in place: one sort of the batch groups the entries
+        # by prompt and each prompt's equal n-grams together. The entries that run past
+        # their prompt's end are keyed past every prompt's, so they sort last and are cut.
+        keys = buckets
+        keys += np.repeat(np.arange(n_docs, dtype=np.int64) * self.n_features, lengths)[:rows, None]
+        keys.reshape(-1)[self._crossing(np.cumsum(lengths), rows)] = n_docs * self.n_features
+        flat = keys.reshape(-1)
+        flat.sort()
+        distinct, counts = _counted(flat[: int(n_grams.sum())])
+        # Sorted by prompt: each prompt's entries start where its first key would be, and
+        # its squared length is a difference of running sums (of integers: exact). In
+        # place where it can be: large temporaries pay their page faults on every call.
+        indptr = np.searchsorted(distinct, np.arange(n_docs + 1, dtype=np.int64) * self.n_features)
+        squares = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.multiply(counts, counts, out=squares[1:])
+        np.cumsum(squares[1:], out=squares[1:])
+        norms = np.sqrt(np.maximum(squares[indptr[1:]] - squares[indptr[:-1]], 1.0))
+        scale = np.repeat(norms, indptr[1:] - indptr[:-1])
+        distinct &= self.n_features - 1
         return SparseBatch(
             indptr=indptr,
-            indices=keys % self.n_features,
-            values=counts / np.sqrt(np.maximum(squares, 1.0))[doc_of_key],
-            n_grams=np.bincount(doc, minlength=n_docs),
+            indices=distinct,
+            values=np.divide(counts, scale, out=scale),
+            n_grams=n_grams,
             n_features=self.n_features,
             words=request_words(prompts),
         )
+
+    def _crossing(self, ends: npt.NDArray[np.int64], rows: int) -> npt.NDArray[np.int64]:
+        """Where the entries of `_buckets` (flattened) that start in a prompt but end past
+        it are: those of size n starting 1 to n - 1 bytes before a prompt's end."""
+        before = np.concatenate([np.arange(1, n, dtype=np.int64) for n in self._sizes])
+        column = np.repeat(np.arange(len(self._sizes), dtype=np.int64), self._sizes - 1)
+        start = ends[:, None] - before
+        return (start * len(self._sizes) + column)[(start >= 0) & (start < rows)]
 
 
 def request_words(prompts: Sequence[str]) -> npt.NDArray[np.int64]:
@@ -219,34 +279,61 @@ def request_words(prompts: Sequence[str]) -> npt.NDArray[np.int64]:
     these tokens groups the same stream into 32 clusters 94% pure by benchmark, against
     79% on n-grams. They are hashed with CRC-32, stable across processes.
     """
-    width = _MAX_WORDS + 3
-    known = _BUCKETS["w:"]
-    rows = []
+    word_bucket = _WORDS.__getitem__
+    tokens: list[int] = []
+    counts: list[int] = []
     for prompt in prompts:
         # Only the head is read for words (a long prompt's first words fit in it) and the
         # tail for the last one, so a huge prompt costs no more than a short one.
         words = _WORD.findall(prompt[:_HEAD_CHARS].lower())
         tail = _WORD.findall(prompt[-_TAIL_CHARS:].lower()) if len(prompt) > _HEAD_CHARS else words
-        tokens = {known[w] if w in known else _hashed("w:", w) for w in words[:_MAX_WORDS]}
-        tokens.add(_hashed("first:", words[0] if words else ""))
-        tokens.add(_hashed("last:", tail[-1] if tail else ""))
-        tokens.add(_hashed("length:", str(int(2 * math.log2(len(prompt) + 1)))))
-        hashed = sorted(tokens)
-        rows.append(hashed + [-1] * (width - len(hashed)))
-    return np.array(rows, dtype=np.int64).reshape(len(prompts), width)
+        distinct = set(map(word_bucket, words[:_MAX_WORDS]))
+        distinct.add(_FIRST[words[0] if words else ""])
+        distinct.add(_LAST[tail[-1] if tail else ""])
+        distinct.add(_LENGTH[len(prompt)])
+        tokens.extend(distinct)
+        counts.append(len(distinct))
+    return _sorted_rows(tokens, counts)
 
 
-# Buckets of the tokens seen before, by kind of token: most words recur from prompt to
-# prompt, and a lookup is a tenth of a hash.
-_BUCKETS: dict[str, dict[str, int]] = {"w:": {}, "first:": {}, "last:": {}, "length:": {}}
+def _sorted_rows(tokens: list[int], counts: list[int]) -> npt.NDArray[np.int64]:
+    """The rows of request_words from each row's distinct tokens, concatenated."""
+    width = _MAX_WORDS + 3
+    if len(counts) == 1:
+        # One prompt, as a router deciding one by one sees it: a dozen tokens sort and pad
+        # faster in Python than the numpy calls that do it for a batch.
+        return np.array([sorted(tokens) + [-1] * (width - len(tokens))], dtype=np.int64)
+    # A batch: one sort of (row, token) keys, and the tokens scattered to their places
+    # (building the padded rows as Python lists and converting them cost twice as much).
+    lengths = np.array(counts, dtype=np.int64)
+    row = np.repeat(np.arange(len(counts), dtype=np.int64), lengths)
+    keys = np.sort(row * WORD_BUCKETS + np.array(tokens, dtype=np.int64))
+    shift = np.arange(len(counts), dtype=np.int64) * width - (np.cumsum(lengths) - lengths)
+    padded = np.full((len(counts), width), -1, dtype=np.int64)
+    padded.reshape(-1)[np.arange(len(keys)) + np.repeat(shift, lengths)] = keys % WORD_BUCKETS
+    return padded
 
 
-def _hashed(kind: str, token: str) -> int:
-    known = _BUCKETS[kind]
-    bucket = known.get(token)
-    if bucket is None:
-        if len(known) >= 1 << 20:
-            known.clear()
-        key = (kind + token).encode("utf-8", "replace")
-        bucket = known[token] = zlib.crc32(key) % WORD_BUCKETS
-    return bucket
+class _Buckets(dict[Any, int]):
+    """The buckets of one kind of token seen before, filled on a miss: most words recur
+    from prompt to prompt, a lookup is a tenth of a hash, and map() over a dict's
+    __getitem__ looks up a prompt's words with no Python call per word."""
+
+    def __init__(self, kind: str, token: Callable[[Any], str] = str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.token = token
+
+    def __missing__(self, key: Any) -> int:
+        if len(self) >= 1 << 20:
+            self.clear()
+        text = (self.kind + self.token(key)).encode("utf-8", "replace")
+        bucket = self[key] = zlib.crc32(text) % WORD_BUCKETS
+        return bucket
+
+
+_WORDS = _Buckets("w:")
+_FIRST = _Buckets("first:")
+_LAST = _Buckets("last:")
+# By the prompt's length in characters: its token is the length in half-octaves.
+_LENGTH = _Buckets("length:", lambda length: str(int(2 * math.log2(length + 1))))

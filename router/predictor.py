@@ -95,7 +95,9 @@ def _sigmoid(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 def _log_likelihood(
     p: npt.NDArray[np.float64], y: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float64]:
-    p = np.clip(p, _EPS, 1.0 - _EPS)
+    # np.maximum/np.minimum for np.clip (its Python wrapper): a nightly fit calls this
+    # twice per rating.
+    p = np.minimum(np.maximum(p, _EPS), 1.0 - _EPS)
     return y * np.log(p) + (1.0 - y) * np.log1p(-p)
 
 
@@ -263,9 +265,14 @@ class SatisfactionPredictor:
         return self._probabilities(self.difficulty(x))
 
     def _probabilities(self, difficulty: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """(rows, n_models) satisfaction probabilities of prompts of these difficulties."""
+        """(rows, n_models) satisfaction probabilities of prompts of these difficulties:
+        w * text + (1 - w) * base, the base layer's share computed once per state."""
         w = self.text_weight()
-        return w * self._text(difficulty) + (1.0 - w) * self.base_probability()
+        base_share = self.memo("base share", lambda: (1.0 - w) * self.base_probability())
+        p = self._text(difficulty)
+        p *= w
+        p += base_share
+        return p
 
     def predict(self, prompts: list[str]) -> npt.NDArray[np.float64]:
         return self.predict_features(self.featuriser.featurise(prompts))
