@@ -153,3 +153,21 @@ def test_decisions_are_taken_at_the_queue_plus_its_shift(
     plain = decide_chunk(settings, 0.5, 1000, 10.0, trained, cost, x, draws)
     assert [d.served for d in shifted] == [d.served for d in plain]
     assert shifted[0].queue == 30.0 and shifted[0].queue_shift == -20.0
+
+
+def test_the_rung_escalates_on_the_queue_not_on_its_shift(
+    zoo: SyntheticZoo, trained: SatisfactionPredictor
+) -> None:
+    # A shift wound up against a growing margin must not promote the rung: only debt does.
+    settings = MessPlusSettings(c=0.0, integral_gain=0.0)
+    threshold = settings.escalation * settings.v
+    x = trained.featuriser.featurise(list(zoo.data.prompts[1000:1100]))
+    cost = zoo.data.mean_cost()
+    draws = draws_for(np.random.default_rng(0), 100)
+    mean, sd = trained.accuracy()
+    rung = ladder(mean, sd, cost, 0.5, settings.confidence)
+    above = rung.models[rung.models.index(rung.hi) + 1]
+    shifted = decide_chunk(settings, 0.5, 1000, threshold - 2, trained, cost, x, draws, threshold)
+    in_debt = decide_chunk(settings, 0.5, 1000, threshold + 2, trained, cost, x.row(0), draws[:1])
+    assert {d.served for d in shifted} <= {rung.lo, rung.hi}
+    assert in_debt[0].served == above
