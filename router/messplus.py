@@ -336,7 +336,11 @@ def decide_chunk(
     """
     alpha = validate_alpha(alpha)
     n, m = x.n_rows, predictor.n_models
-    explored = draws < exploration_probability(np.arange(first_t, first_t + n), settings.c)
+    if n == 1:
+        coins = [bool(draws[0] < exploration_probability(first_t, settings.c))]
+    else:
+        t = np.arange(first_t, first_t + n)
+        coins = (draws < exploration_probability(t, settings.c)).tolist()
     probabilities = predictor.predict_features(x)
     rungs = None
     row_prices: list[float] = []
@@ -362,7 +366,6 @@ def decide_chunk(
     decisions = []
     # The loop reads Python floats and bools (the same values): indexing numpy arrays and
     # computing with numpy scalars cost more than a chunk's whole vectorised part.
-    coins = explored.tolist()
     predicted = probabilities.tolist()
     for i in range(n):
         p = probabilities[i]
