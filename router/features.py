@@ -110,6 +110,11 @@ class SparseBatch:
         sums = running[:, self.indptr[1:]] - running[:, self.indptr[:-1]]
         return sums[0] if weights.ndim == 1 else sums.T
 
+    def row_dot(self, weights: npt.NDArray[np.float64]) -> float:
+        """A one-row batch times `weights` (n_features,), as a Python float: the product
+        `dot` gives it, without the arrays around it."""
+        return float(self.values @ weights.take(self.indices))
+
     def merged(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         """All entries' indices, each once, with their values summed: a learner updating
         weights by fancy indexing would otherwise apply only one of a repeated n-gram."""
