@@ -139,7 +139,9 @@ def _counted(
     keys: npt.NDArray[np.int64],
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """The distinct values of sorted `keys` and how often each occurs."""
-    bounds = np.ones(len(keys) + 1, dtype=bool)
+    # np.empty and two ends, not np.ones: its Python wrapper cost 0.6 us of one prompt.
+    bounds = np.empty(len(keys) + 1, dtype=bool)
+    bounds[0] = bounds[-1] = True
     np.not_equal(keys[1:], keys[:-1], out=bounds[1:-1])
     (starts,) = bounds.nonzero()
     return keys[starts[:-1]], starts[1:] - starts[:-1]
@@ -220,13 +222,13 @@ class HashedNgrams:
         rows = len(buckets)
         if n_docs == 1:
             # One prompt, as a router deciding one by one sees it: no grouping by prompt.
-            # The n-grams of size n start at the first len - n + 1 bytes.
+            # The n-grams of size n start at the first len - n + 1 bytes; their
+            # concatenation is sorted in place (np.sort would copy it first).
             sizes = range(self.min_n, self.max_n + 1)
-            indices = np.sort(
-                np.concatenate(
-                    [buckets[: max(len(joined) - n + 1, 0), j] for j, n in enumerate(sizes)]
-                )
+            indices = np.concatenate(
+                [buckets[: max(len(joined) - n + 1, 0), j] for j, n in enumerate(sizes)]
             )
+            indices.sort()
             distinct, counts = _counted(indices)
             norm = math.sqrt(max(float(counts @ counts), 1.0))
             return SparseBatch(
