@@ -168,7 +168,7 @@ class RequestCosts:
         beta, offset = self._coefficients()
         log_cost = beta[:, 0] + prompt_length(x)[:, None] * beta[:, 1]
         log_cost += x.dot(self.ngram_weights, folded=True)
-        log_cost += offset[self.clusters.assign(x.words)]
+        log_cost += offset.take(self.clusters.assign(x.words), axis=0)
         return np.exp(np.minimum(log_cost, 50.0, out=log_cost), out=log_cost)
 
     def observe(self, x: SparseBatch, cost: npt.NDArray[np.float64]) -> None:

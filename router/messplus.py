@@ -260,6 +260,7 @@ class UpgradePrices:
         self._probabilities = recent_probabilities
         self._costs = recent_costs
         self._offset = upper_offset
+        self._offsets: list[float] = upper_offset.tolist()
         self._median: dict[tuple[int, int], float] = {}
 
     def _price(
@@ -271,14 +272,18 @@ class UpgradePrices:
         price.fill(np.inf)
         return np.divide(extra, gain, out=price, where=gain > 0)
 
+    def _traffic_median(self, lo: int, hi: int) -> float:
+        """The recent traffic's median price of this upgrade, computed once per rung."""
+        if (lo, hi) not in self._median:
+            traffic = self._price(self._probabilities, self._costs, lo, hi)
+            self._median[lo, hi] = float(np.median(traffic)) if len(traffic) else np.nan
+        return self._median[lo, hi]
+
     def relative(
         self, p: npt.NDArray[np.float64], cost: npt.NDArray[np.float64], lo: int, hi: int
     ) -> npt.NDArray[np.float64]:
         """Every row's relative price, (rows, n_models) in, (rows,) out."""
-        if (lo, hi) not in self._median:
-            traffic = self._price(self._probabilities, self._costs, lo, hi)
-            self._median[lo, hi] = float(np.median(traffic)) if len(traffic) else np.nan
-        median = self._median[lo, hi]
+        median = self._traffic_median(lo, hi)
         price = self._price(p, cost, lo, hi)
         if median == np.inf:
             # Most of the traffic gains nothing by the upgrade (lo's upper bound is above
@@ -295,6 +300,19 @@ class UpgradePrices:
         price /= median
         np.maximum(price, 0.5, out=price)
         return np.minimum(price, 2.0, out=price)
+
+    def relative_one(self, p: list[float], cost: list[float], lo: int, hi: int) -> float:
+        """One request's relative price, as `relative` computes it, in Python floats: the
+        same IEEE operations in the same order, so the same price, without the dozen numpy
+        calls on one-element arrays (6.7 us, a fifth of a single decision)."""
+        median = self._traffic_median(lo, hi)
+        gain = (p[hi] - p[lo]) + (self._offsets[hi] - self._offsets[lo])
+        price = (cost[hi] - cost[lo]) / gain if gain > 0 else math.inf
+        if median == math.inf:
+            return 0.5 if math.isfinite(price) else 2.0
+        if not (math.isfinite(median) and median > 0):
+            return 1.0
+        return min(max(price / median, 0.5), 2.0)
 
 
 def _argmin_all(
@@ -336,9 +354,14 @@ def decide_chunk(
     """
     alpha = validate_alpha(alpha)
     n, m = x.n_rows, predictor.n_models
-    explored = draws < exploration_probability(np.arange(first_t, first_t + n), settings.c)
+    if n == 1:
+        coins = [bool(draws[0] < exploration_probability(first_t, settings.c))]
+    else:
+        t = np.arange(first_t, first_t + n)
+        coins = (draws < exploration_probability(t, settings.c)).tolist()
     probabilities = predictor.predict_features(x)
     rungs = None
+    row_prices: list[float] = []
     if settings.ladder:
         if not isinstance(predictor, SatisfactionPredictor):
             raise TypeError("the ladder needs accuracy posteriors (a SatisfactionPredictor)")
@@ -352,16 +375,16 @@ def decide_chunk(
             ("upgrade prices", settings.confidence),
             lambda: UpgradePrices(*predictor.recent(), settings.confidence * sd),
         )
-        # Every row's price on the rung itself at once; an escalated rung, rarely needed,
-        # is priced row by row.
-        rung_prices = prices.relative(probabilities, request_cost, rungs.lo, rungs.hi)
+        # A chunk's prices on the rung itself at once; a single request, and an escalated
+        # rung (rarely needed), are priced row by row.
+        if n > 1:
+            rung_prices = prices.relative(probabilities, request_cost, rungs.lo, rungs.hi)
+            row_prices = rung_prices.tolist()
     everyone = tuple(range(m))
     decisions = []
     # The loop reads Python floats and bools (the same values): indexing numpy arrays and
     # computing with numpy scalars cost more than a chunk's whole vectorised part.
-    coins = explored.tolist()
     predicted = probabilities.tolist()
-    row_prices = rung_prices.tolist() if rungs is not None else []
     for i in range(n):
         p = probabilities[i]
         shifted = max(0.0, queue + shift)
@@ -380,9 +403,11 @@ def decide_chunk(
                 if lo == hi:
                     served = hi
                 else:
-                    price = row_prices[i]
-                    if (lo, hi) != (rungs.lo, rungs.hi):
-                        price = prices.relative(p[None], request_cost[i][None], lo, hi)[0]
+                    if row_prices and (lo, hi) == (rungs.lo, rungs.hi):
+                        price = row_prices[i]
+                    else:
+                        row_cost = request_cost[i].tolist()
+                        price = prices.relative_one(predicted[i], row_cost, lo, hi)
                     # The upgrades cheapest per satisfied answer go first.
                     served = hi if shifted > settings.v * price else lo
             decisions.append(Decision(served, (served,), False, p, queue, shift))

@@ -90,6 +90,27 @@ def test_when_most_traffic_gains_nothing_by_the_upgrade_those_requests_stay_on_l
     assert gains_nothing == 2.0 and gains_much == 0.5
 
 
+@pytest.mark.parametrize("traffic_gain", [0.3, -0.1, 0.0])
+def test_one_requests_price_is_the_batch_price_to_the_bit(traffic_gain: float) -> None:
+    """relative_one (one request, in Python floats) must give every price `relative`
+    gives: typical, clipped, no gain, no traffic, and traffic whose upgrade gains nothing."""
+    rng = np.random.default_rng(7)
+    gains = traffic_gain + rng.normal(0, 0.05, (64, 1)) * [0.0, 1.0, 2.0]
+    recent_p = 0.5 + gains
+    recent_cost = np.exp(rng.normal(0, 1, (64, 3)).cumsum(axis=1))
+    p = rng.uniform(0, 1, (500, 3))
+    cost = rng.lognormal(0, 1, (500, 3))
+    for prices in (
+        UpgradePrices(recent_p, recent_cost, np.array([0.01, 0.02, 0.0])),
+        UpgradePrices(np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(3)),
+    ):
+        for lo, hi in [(0, 1), (1, 2), (0, 2)]:
+            batch = prices.relative(p, cost, lo, hi).tolist()
+            rows = zip(p.tolist(), cost.tolist(), strict=True)
+            one = [prices.relative_one(r, c, lo, hi) for r, c in rows]
+            assert one == batch
+
+
 def test_a_batch_fit_remembers_the_traffic_at_its_fitted_costs(traffic: SyntheticZoo) -> None:
     """A nightly fit hands over thousands of rows at once: the traffic the router prices
     requests against must be priced by the fitted model, not the untrained one."""
