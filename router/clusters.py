@@ -22,6 +22,9 @@ from router.features import WORD_BUCKETS
 
 __all__ = ["PromptClusters"]
 
+# Requests scored per block in `assign`.
+_BLOCK = 64
+
 
 @dataclass
 class PromptClusters:
@@ -30,6 +33,10 @@ class PromptClusters:
     n_clusters: int = 32
     centroids: npt.NDArray[np.float64] = field(init=False)
     sizes: npt.NDArray[np.float64] = field(init=False)
+    # The centroids token-major, built for the centroids array it holds (see assign).
+    _table: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] = field(
+        init=False, repr=False, compare=False, default=(np.zeros(0), np.zeros(0))
+    )
 
     STATE = ("centroids", "sizes")
 
@@ -43,30 +50,34 @@ class PromptClusters:
         """The nearest cluster of every request (rows of request_words).
 
         A request's tokens weigh alike, so its nearest centroid is the one whose entries
-        over them sum highest: one gather of the requests' tokens and one running sum."""
+        over them sum highest: the sum of the request's rows of the token-major table."""
+        table = self._token_major()
         if len(words) == 1:
             # One request, as a router deciding one by one sees it: np.add.reduce is what
             # .sum() calls, without its Python wrapper, over rows gathered by .take (a
             # third of what fancy indexing costs on them).
             tokens = words[0][words[0] >= 0]
-            gathered = self.centroids.T.take(tokens, axis=0)
-            return np.add.reduce(gathered, axis=0).argmax(keepdims=True)
+            return np.add.reduce(table.take(tokens, axis=0), axis=0).argmax(keepdims=True)
         nearest = np.empty(len(words), dtype=np.int64)
-        # In blocks, so that the gathered entries stay in cache however many rows come;
-        # cluster-major, so that each cluster's running sum is one contiguous pass.
-        for start in range(0, len(words), 512):
-            block = words[start : start + 512]
-            present = block >= 0
-            ends = np.cumsum(present.sum(axis=1))
-            running = np.empty((self.n_clusters, ends[-1] + 1))
-            running[:, 0] = 0.0
-            # Tokens are buckets, always in range: "clip" writes in place where the default
-            # mode would buffer the gathered block first.
-            np.take(self.centroids, block[present], axis=1, out=running[:, 1:], mode="clip")
-            np.cumsum(running[:, 1:], axis=1, out=running[:, 1:])
-            scores = running[:, ends] - running[:, np.concatenate(([0], ends[:-1]))]
-            nearest[start : start + 512] = scores.argmax(axis=0)
+        widths = np.count_nonzero(words >= 0, axis=1)
+        # In blocks of rows cut to their longest request (rows are sorted tokens padded
+        # with -1, the table's zero row): a request has a dozen tokens of the 48 a row
+        # holds, and a block's gathered rows stay in cache.
+        for start in range(0, len(words), _BLOCK):
+            width = int(widths[start : start + _BLOCK].max(initial=0))
+            gathered = table.take(words[start : start + _BLOCK, :width], axis=0)
+            scores = np.add.reduce(gathered, axis=1)
+            nearest[start : start + _BLOCK] = scores.argmax(axis=1)
         return nearest
+
+    def _token_major(self) -> npt.NDArray[np.float64]:
+        """(WORD_BUCKETS + 1, n_clusters) centroids by token, then a zero row that the
+        padding, -1, reads; rebuilt when the centroids are (learn, or a loaded state)."""
+        if self._table[0] is not self.centroids:
+            table = np.zeros((WORD_BUCKETS + 1, self.n_clusters))
+            table[:-1] = self.centroids.T
+            self._table = (self.centroids, table)
+        return self._table[1]
 
     def learn(self, words: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """Move each request's nearest centroid towards it, in order; returns the clusters
