@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from router.features import WORD_BUCKETS, HashedNgrams, request_words
+from router.features import _SEPARATOR, _WORDS, WORD_BUCKETS, HashedNgrams, request_words
 
 
 def test_rows_are_unit_norm_and_stable_across_calls() -> None:
@@ -57,6 +57,25 @@ def test_no_prompts_make_an_empty_batch() -> None:
     assert x.dot(np.ones(x.n_features)).shape == (0,)
 
 
+def test_a_batch_product_is_each_rows_own_with_empty_rows_anywhere() -> None:
+    """Rows without an n-gram (too short a prompt), first, inside or last, give 0, and
+    every other row the product it has alone, for one column, several, and folded weights."""
+    featuriser = HashedNgrams()
+    batch = featuriser.featurise(["", "which one?", "", "a longer prompt here", "ok", ""])
+    rng = np.random.default_rng(0)
+    for weights, folded in (
+        (rng.normal(size=featuriser.n_features), False),
+        (rng.normal(size=(featuriser.n_features, 3)), False),
+        (rng.normal(size=(64, 2)), True),
+    ):
+        together = batch.dot(weights, folded=folded)
+        assert together.shape == (batch.n_rows, *weights.shape[1:])
+        for r in range(batch.n_rows):
+            alone = batch.row(r).dot(weights, folded=folded)[0]
+            np.testing.assert_allclose(together[r], alone, rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(together[[0, 2, 5]], 0.0)
+
+
 def test_a_repeated_ngram_is_one_entry_and_the_length_is_kept() -> None:
     """A prompt repeating its words has unit length like any other (the text layer's step
     on it is then one step, not one per repeat), and its n-gram count still says how long
@@ -86,3 +105,26 @@ def test_request_words_are_distinct_sorted_and_padded_and_read_a_long_prompt_by_
     other = request_words([prompts[2][:-3] + "start"])
     assert not np.array_equal(other[0], words[2])
     np.testing.assert_array_equal(HashedNgrams().featurise(prompts).words, words)
+
+
+def test_request_words_of_a_batch_are_each_prompts_own() -> None:
+    """A batch reads its prompts' words in one pass over their joined heads; each row must
+    be what the prompt gives alone: empty and long prompts, a final sigma at a head's end,
+    a word that hashes to the separator's bucket, and a batch holding the separator itself
+    (read prompt by prompt)."""
+    colliding = next(
+        word for word in (f"w{i}" for i in range(100_000)) if _WORDS[word] == _WORDS[_SEPARATOR]
+    )
+    prompts = [
+        "Is the sky blue?",
+        "",
+        "ΟΔΟΣ ΣΑΣ " * 120 + "Σ",
+        "Which of these is a mammal? " + "padding " * 500 + "end.",
+        f"{colliding} is it {colliding}",
+        "ÅNGSTRÖM — “quoted” İstanbul",
+        "   ",
+    ]
+    for batch in (prompts, [*prompts, f"a{_SEPARATOR}b"]):
+        together = request_words(batch)
+        alone = np.vstack([request_words([prompt]) for prompt in batch])
+        np.testing.assert_array_equal(together, alone)
