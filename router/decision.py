@@ -10,7 +10,7 @@ import numpy.typing as npt
 __all__ = ["Decision"]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Decision:
     """What the router does with one request.
 

@@ -161,11 +161,14 @@ def advance_shift(settings: MessPlusSettings, shift: float, queue: float) -> flo
     """
     if not settings.ladder:
         return 0.0
-    distance = queue - settings.v
-    if abs(distance) > settings.v:
+    v = settings.v
+    distance = queue - v
+    if not -v <= distance <= v:
         return shift
     bound = settings.initial_queue()
-    return min(bound, max(-bound, shift + settings.integral_gain * distance))
+    shift += settings.integral_gain * distance
+    # Bounded by comparisons, not min/max calls: a chunk advances it for every request.
+    return bound if shift > bound else -bound if shift < -bound else shift
 
 
 @dataclass(frozen=True)
@@ -383,27 +386,30 @@ def decide_chunk(
     everyone = tuple(range(m))
     decisions = []
     # The loop reads Python floats and bools (the same values): indexing numpy arrays and
-    # computing with numpy scalars cost more than a chunk's whole vectorised part.
+    # computing with numpy scalars cost more than a chunk's whole vectorised part. The
+    # rung is the ladder's own until the queue reaches the first escalation.
     predicted = probabilities.tolist()
-    for i in range(n):
-        p = probabilities[i]
+    first_escalation = settings.escalation * settings.v
+    ladder_rung = None if rungs is None else (rungs.lo, rungs.hi)
+    for i, p in enumerate(list(probabilities)):
         shifted = max(0.0, queue + shift)
+        rung = ladder_rung
+        if rungs is not None and queue >= first_escalation:
+            rung = _rung(settings, rungs, queue)
         if coins[i]:
             served = m - 1
-            if rungs is not None:
-                hi = _rung(settings, rungs, queue)[1]
-                if mean[hi] - settings.confidence * sd[hi] >= alpha:
-                    served = hi
+            if rung is not None and mean[rung[1]] - settings.confidence * sd[rung[1]] >= alpha:
+                served = rung[1]
             decisions.append(Decision(served, everyone[: served + 1], True, p, queue, shift))
         else:
-            if rungs is None:
+            if rung is None:
                 served = _argmin_all(settings, alpha, shifted, p, cost_estimate)
             else:
-                lo, hi = _rung(settings, rungs, queue)
+                lo, hi = rung
                 if lo == hi:
                     served = hi
                 else:
-                    if row_prices and (lo, hi) == (rungs.lo, rungs.hi):
+                    if row_prices and rung is ladder_rung:
                         price = row_prices[i]
                     else:
                         row_cost = request_cost[i].tolist()
