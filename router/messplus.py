@@ -364,6 +364,8 @@ def decide_chunk(
         coins = (draws < exploration_probability(t, settings.c)).tolist()
     probabilities = predictor.predict_features(x)
     rungs = None
+    # The rung a chunk's prices were computed on at once, and those prices.
+    priced_rung: tuple[int, int] | None = None
     row_prices: list[float] = []
     if settings.ladder:
         if not isinstance(predictor, SatisfactionPredictor):
@@ -383,19 +385,15 @@ def decide_chunk(
         if n > 1:
             rung_prices = prices.relative(probabilities, request_cost, rungs.lo, rungs.hi)
             row_prices = rung_prices.tolist()
+            priced_rung = (rungs.lo, rungs.hi)
     everyone = tuple(range(m))
     decisions = []
     # The loop reads Python floats and bools (the same values): indexing numpy arrays and
-    # computing with numpy scalars cost more than a chunk's whole vectorised part. The
-    # rung is the ladder's own until the queue reaches the first escalation.
+    # computing with numpy scalars cost more than a chunk's whole vectorised part.
     predicted = probabilities.tolist()
-    first_escalation = settings.escalation * settings.v
-    ladder_rung = None if rungs is None else (rungs.lo, rungs.hi)
     for i, p in enumerate(list(probabilities)):
         shifted = max(0.0, queue + shift)
-        rung = ladder_rung
-        if rungs is not None and queue >= first_escalation:
-            rung = _rung(settings, rungs, queue)
+        rung = None if rungs is None else _rung(settings, rungs, queue)
         if coins[i]:
             served = m - 1
             if rung is not None and mean[rung[1]] - settings.confidence * sd[rung[1]] >= alpha:
@@ -409,7 +407,7 @@ def decide_chunk(
                 if lo == hi:
                     served = hi
                 else:
-                    if row_prices and rung is ladder_rung:
+                    if rung == priced_rung:
                         price = row_prices[i]
                     else:
                         row_cost = request_cost[i].tolist()
@@ -424,9 +422,10 @@ def decide_chunk(
 
 def _rung(settings: MessPlusSettings, rungs: Ladder, queue: float) -> tuple[int, int]:
     """The rung (lo, hi) at this queue: promoted one model up per escalation * V."""
-    steps = int(queue // (settings.escalation * settings.v))
-    if not steps:
+    every = settings.escalation * settings.v
+    if queue < every:
         return rungs.lo, rungs.hi
+    steps = int(queue // every)
     position = rungs.models.index(rungs.hi) + steps
     if position >= len(rungs.models):
         # Promoted past the top rung: only the most capable model is left to call on.
