@@ -318,19 +318,20 @@ def request_words(prompts: Sequence[str]) -> npt.NDArray[np.int64]:
         words = _WORD.findall(prompt[:_HEAD_CHARS].lower())
         distinct = set(map(word_bucket, words[:_MAX_WORDS]))
         distinct.add(_FIRST[words[0] if words else ""])
-        distinct.add(_LAST[_last_word(prompt, words)])
+        distinct.add(_LAST[_last_word(prompt, words[-1] if words else "")])
         distinct.add(_LENGTH[len(prompt)])
         tokens.extend(distinct)
         counts.append(len(distinct))
     return _sorted_rows(tokens, counts)
 
 
-def _last_word(prompt: str, head_words: list[str]) -> str:
-    """The prompt's last word, read from its tail if the head does not reach its end."""
+def _last_word(prompt: str, head_last: str) -> str:
+    """The prompt's last word: its head's last word, or read from its tail if the head
+    does not reach its end."""
     if len(prompt) > _HEAD_CHARS:
         tail = _WORD.findall(prompt[-_TAIL_CHARS:].lower())
         return tail[-1] if tail else ""
-    return head_words[-1] if head_words else ""
+    return head_last
 
 
 def _batch_words(prompts: Sequence[str], joined: str) -> npt.NDArray[np.int64]:
@@ -354,7 +355,7 @@ def _batch_words(prompts: Sequence[str], joined: str) -> npt.NDArray[np.int64]:
     starts_list, ends_list = starts.tolist(), ends.tolist()
     firsts = [words[a] if a < b else "" for a, b in zip(starts_list, ends_list, strict=True)]
     lasts = [
-        _last_word(prompt, words[a:b]) if len(prompt) > _HEAD_CHARS or a == b else words[b - 1]
+        _last_word(prompt, words[b - 1] if a < b else "")
         for prompt, a, b in zip(prompts, starts_list, ends_list, strict=True)
     ]
     n = len(prompts)
