@@ -123,6 +123,16 @@ class SparseBatch:
         `dot` gives it, without the arrays around it."""
         return float(self.values @ weights.take(self.indices))
 
+    def rows_sorted_distinct(self) -> bool:
+        """Whether every row's indices are increasing, so that each row is its own
+        `merged()` (as every batch of HashedNgrams is): checked once for a batch rather
+        than once per row by a learner that steps row by row."""
+        increasing = self.indices[1:] > self.indices[:-1]
+        starts = self.indptr[1:-1]
+        # Where a row begins, the comparison is with the previous row's last index.
+        increasing[starts[(starts > 0) & (starts < len(self.indices))] - 1] = True
+        return bool(increasing.all())
+
     def merged(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         """All entries' indices, each once, with their values summed: a learner updating
         weights by fancy indexing would otherwise apply only one of a repeated n-gram."""

@@ -90,8 +90,88 @@ class PredictorError(Exception):
     """A serialised predictor that cannot be loaded."""
 
 
+class _RatingByRating:
+    """A predictor's per-model state as Python floats while `observe` steps through a
+    batch one rating at a time, stored back at the end.
+
+    A zoo has a handful of models, and numpy's overhead per call on arrays that small
+    (~1 us each, some 40 calls a rating) made a nightly fit 5x slower than this. The
+    operations are those of the array forms (`posterior`, `_text`, `_log_likelihood`), in
+    the same order, so they learn the same floats (checked against the array version it
+    replaced on 20,000 synthetic ratings: identical state).
+    """
+
+    def __init__(self, predictor: SatisfactionPredictor) -> None:
+        self.predictor = predictor
+        self.ability = predictor.ability.tolist()
+        self.grad_sq = predictor.ability_grad_sq.tolist()
+        self.evidence_gap = predictor.log_evidence_gap.tolist()
+        self.successes = predictor.successes.tolist()
+        self.trials = predictor.trials.tolist()
+        self.moments = predictor.difficulty_moments.tolist()
+
+    def learn(
+        self,
+        indices: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+        entries: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]],
+        y: list[float],
+        known: list[bool],
+    ) -> None:
+        """One rated request: its row's (indices, values), the same merged (entries), its
+        labels and which of them are known."""
+        p = self.predictor
+        latest_difficulty, difficulty = p._averaged(lambda w: float(values @ w.take(indices)))
+        # The base layer's posterior mean (SatisfactionPredictor.posterior), before this
+        # rating counts.
+        strength = p.prior_strength
+        pooled = (sum(self.successes) + 0.5 * strength) / (sum(self.trials) + strength)
+        residual_sum = 0.0
+        for m, rated in enumerate(known):
+            if not rated:
+                continue
+            a = self.successes[m] + strength * pooled
+            b = self.trials[m] - self.successes[m] + strength * (1.0 - pooled)
+            text = _sigmoid_float(self.ability[m] - difficulty)
+            self.evidence_gap[m] += _log_likelihood_float(text, y[m]) - _log_likelihood_float(
+                a / (a + b), y[m]
+            )
+            self.successes[m] += y[m]
+            self.trials[m] += 1.0
+            # d(log-loss)/d(logit) at the latest weights, which the steps move; the logit
+            # is ability_m - difficulty(x).
+            residual = _sigmoid_float(self.ability[m] - latest_difficulty) - y[m]
+            residual_sum += residual
+            self.grad_sq[m] += residual * residual
+            self.ability[m] -= p.ability_learning_rate * residual / math.sqrt(self.grad_sq[m])
+        # Welford's running moments of difficulty over rated prompts.
+        count, mean, squares = self.moments
+        count += 1.0
+        delta = difficulty - mean
+        mean += delta / count
+        self.moments = [count, mean, squares + delta * (difficulty - mean)]
+        # Rows have unit length (router.features), so this step moves the prompt's own
+        # logit by learning_rate times its residual, whatever its length.
+        merged_indices, merged_values = entries
+        step = p.learning_rate * residual_sum * merged_values
+        p.difficulty_weights[merged_indices] += step
+        p.step_count[0] += 1.0
+        j = float(p.step_count[0])
+        p.weighted_steps[merged_indices] += j * (j - 1.0) * step
+
+    def store(self) -> None:
+        p = self.predictor
+        p.ability[:] = self.ability
+        p.ability_grad_sq[:] = self.grad_sq
+        p.log_evidence_gap[:] = self.evidence_gap
+        p.successes[:] = self.successes
+        p.trials[:] = self.trials
+        p.difficulty_moments[:] = self.moments
+
+
 def _sigmoid(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+    # np.maximum/np.minimum for np.clip (its Python wrapper), as in _log_likelihood.
+    return 1.0 / (1.0 + np.exp(-np.minimum(np.maximum(z, -30.0), 30.0)))
 
 
 def _log_likelihood(
@@ -101,6 +181,17 @@ def _log_likelihood(
     # twice per rating.
     p = np.minimum(np.maximum(p, _EPS), 1.0 - _EPS)
     return y * np.log(p) + (1.0 - y) * np.log1p(-p)
+
+
+def _sigmoid_float(z: float) -> float:
+    """_sigmoid of one Python float."""
+    return 1.0 / (1.0 + math.exp(-min(max(z, -30.0), 30.0)))
+
+
+def _log_likelihood_float(p: float, y: float) -> float:
+    """_log_likelihood of one Python float."""
+    p = min(max(p, _EPS), 1.0 - _EPS)
+    return y * math.log(p) + (1.0 - y) * math.log1p(-p)
 
 
 def _encode(array: npt.NDArray[Any]) -> dict[str, Any]:
@@ -334,10 +425,28 @@ class SatisfactionPredictor:
         """Learn from labels (rows, n_models); only entries where `known` is true count."""
         satisfied = np.asarray(satisfied, dtype=np.float64).reshape(x.n_rows, self.n_models)
         known = np.asarray(known, dtype=bool).reshape(x.n_rows, self.n_models)
-        for r in range(x.n_rows):
-            if known[r].any():
-                self._observe_row(x.row(r), satisfied[r], known[r])
-                self._memo.clear()
+        rated = np.flatnonzero(known.any(axis=1))
+        if not len(rated):
+            return
+        # Rows whose indices are already sorted and distinct (every row of HashedNgrams)
+        # step on their entries as they are; checked once for the batch, not per rating.
+        distinct = x.rows_sorted_distinct()
+        indptr = x.indptr.tolist()
+        steps = _RatingByRating(self)
+        try:
+            for r in rated.tolist():
+                indices = x.indices[indptr[r] : indptr[r + 1]]
+                values = x.values[indptr[r] : indptr[r + 1]]
+                steps.learn(
+                    indices,
+                    values,
+                    (indices, values) if distinct else x.row(r).merged(),
+                    satisfied[r].tolist(),
+                    known[r].tolist(),
+                )
+        finally:
+            steps.store()
+            self._memo.clear()
 
     def observe_costs(self, x: SparseBatch, cost: npt.NDArray[np.float64]) -> None:
         """Learn from the costs of answered requests (rows, n_models; NaN = did not run).
@@ -374,40 +483,6 @@ class SatisfactionPredictor:
         """
         k = min(int(self.recent_count[0]), _RECENT)
         return self._probabilities(self.recent_difficulty[:k]), self.recent_costs[:k]
-
-    def _observe_row(
-        self, x: SparseBatch, y: npt.NDArray[np.float64], known: npt.NDArray[np.bool_]
-    ) -> None:
-        latest_difficulty, difficulty = self._row_difficulties(x)
-        text = self._text(difficulty)
-        base = self.base_probability()
-        gap = _log_likelihood(text, y) - _log_likelihood(base, y)
-        self.log_evidence_gap += np.where(known, gap, 0.0)
-        self.successes += np.where(known, y, 0.0)
-        self.trials += known
-        self._track_difficulty(difficulty)
-        # d(log-loss)/d(logit) per model at the latest weights, which the steps move; the
-        # logit is ability_m - difficulty(x).
-        latest = self._text(latest_difficulty)
-        residual = np.where(known, latest - y, 0.0)
-        self.ability_grad_sq += residual * residual
-        self.ability -= self.ability_learning_rate * residual / np.sqrt(self.ability_grad_sq)
-        # Rows have unit length (router.features), so this step moves the prompt's own
-        # logit by learning_rate times its residual, whatever its length.
-        indices, values = x.merged()
-        step = self.learning_rate * residual.sum() * values
-        self.difficulty_weights[indices] += step
-        self.step_count += 1.0
-        j = float(self.step_count[0])
-        self.weighted_steps[indices] += j * (j - 1.0) * step
-
-    def _track_difficulty(self, difficulty: float) -> None:
-        count, mean, squares = self.difficulty_moments
-        count += 1.0
-        delta = difficulty - mean
-        mean += delta / count
-        squares += delta * (difficulty - mean)
-        self.difficulty_moments = np.array([count, mean, squares])
 
     # -- serialisation ----------------------------------------------------------------------
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -42,6 +44,19 @@ def test_rows_selects_in_order() -> None:
     picked = batch.rows(np.array([2, 0]))
     np.testing.assert_array_equal(picked.row(0).indices, batch.row(2).indices)
     np.testing.assert_array_equal(picked.row(1).indices, batch.row(0).indices)
+
+
+def test_rows_sorted_distinct_looks_within_rows_only() -> None:
+    batch = HashedNgrams().featurise(["", "one two three", "x", "four five six", ""])
+    assert batch.rows_sorted_distinct()
+    descending_across_rows = batch.rows(np.array([3, 1, 0]))
+    assert descending_across_rows.rows_sorted_distinct()
+    row = batch.row(1)
+    repeated = dataclasses.replace(
+        row, indices=row.indices[[0, 0, *range(1, len(row.indices) - 1)]]
+    )
+    assert not repeated.rows_sorted_distinct()
+    assert HashedNgrams().featurise([]).rows_sorted_distinct()
 
 
 def test_n_features_must_be_power_of_two() -> None:

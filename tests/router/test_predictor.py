@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from router.features import HashedNgrams, SparseBatch
 from router.predictor import PredictorError, SatisfactionPredictor
 from router.synthetic import SyntheticZoo, synthetic_traffic
 
@@ -72,6 +73,50 @@ def test_unknown_entries_teach_nothing() -> None:
     predictor.observe(x, np.array([[1, 0, 1]]), np.array([[False, True, False]]))
     np.testing.assert_array_equal(predictor.trials, [0, 1, 0])
     np.testing.assert_array_equal(predictor.successes, [0, 0, 0])
+
+
+def test_a_batch_teaches_what_its_rows_teach_one_at_a_time(zoo: SyntheticZoo) -> None:
+    """observe() steps rating by rating whatever the batch size: a nightly fit in batches of
+    thousands and a router learning each rating as it comes end in the same state."""
+    whole, single = SatisfactionPredictor(3), SatisfactionPredictor(3)
+    x = whole.featuriser.featurise(zoo.data.prompts[:300])
+    known = np.arange(300)[:, None] % 3 == np.arange(3)[None, :]
+    known[::7] = True
+    known[5] = False  # a request none of whose answers was rated
+    whole.observe(x, zoo.data.satisfied[:300], known)
+    for r in range(300):
+        single.observe(x.row(r), zoo.data.satisfied[r : r + 1], known[r : r + 1])
+    assert whole.to_bytes() == single.to_bytes()
+
+
+def test_a_repeated_feature_steps_once_with_its_values_summed() -> None:
+    """A featuriser may repeat an index within a row; the step then goes to its merged
+    entry (fancy-index += would apply only one of the repeats)."""
+    repeated = SparseBatch(
+        indptr=np.array([0, 3]),
+        indices=np.array([4, 9, 4]),
+        values=np.array([0.5, 0.5, 0.5]),
+        n_features=16,
+        n_grams=np.array([3]),
+        words=np.full((1, 1), -1),
+    )
+    merged = SparseBatch(
+        indptr=np.array([0, 2]),
+        indices=np.array([4, 9]),
+        values=np.array([1.0, 0.5]),
+        n_features=16,
+        n_grams=np.array([3]),
+        words=np.full((1, 1), -1),
+    )
+    learners = []
+    for x in (repeated, merged):
+        predictor = SatisfactionPredictor(2, HashedNgrams(n_features=16))
+        for _ in range(3):
+            predictor.observe(x, np.array([[1.0, 0.0]]), np.ones((1, 2), dtype=bool))
+        learners.append(predictor)
+    assert learners[0].difficulty_weights[4] != 0.0
+    np.testing.assert_allclose(learners[0].difficulty_weights, learners[1].difficulty_weights)
+    np.testing.assert_allclose(learners[0].ability, learners[1].ability)
 
 
 def test_probabilities_in_unit_interval(zoo: SyntheticZoo) -> None:
