@@ -22,6 +22,7 @@ import platform
 import statistics
 import sys
 import time
+import timeit
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,14 @@ def time_decisions(data: ZooData, chunk: int, repeats: int = 5) -> float:
     return statistics.median(rates)
 
 
+def machine_yardstick_us() -> float:
+    """Median microseconds of `sum(range(1000))`: the decision path is interpreter-bound, and
+    the same commit has measured 2-2.5x apart on the machines these benches run on, so a
+    speed figure is only comparable next to this one."""
+    runs = timeit.repeat("sum(range(1000))", number=2000, repeat=7)
+    return statistics.median(runs) / 2000 * 1e6
+
+
 def markdown(name: str, alpha: float, rows: dict[str, dict[str, object]], unit: str) -> str:
     lines = [
         f"### {name} (alpha {alpha})",
@@ -128,8 +137,13 @@ def main() -> int:
         print(f"replay_table: no folder {args.folder}", file=sys.stderr)
         return 2
     seeds = [int(s) for s in args.seeds.split(",")]
+    yardstick_us = machine_yardstick_us()
     results: dict[str, object] = {
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "sum_range_1000_us": yardstick_us,
+        },
         "seeds": seeds,
         "benchmarks": {},
     }
@@ -160,6 +174,7 @@ def main() -> int:
         speed = {str(chunk): time_decisions(largest, chunk) for chunk in (1, 64, 1024)}
         results["decisions_per_s"] = speed
         print("### decision path (featurise + predict + decide), median of 5 runs, one core\n")
+        print(f"machine yardstick: sum(range(1000)) takes {yardstick_us:.1f} us\n")
         print("| chunk | decisions/s |\n|---|---|")
         for chunk, rate in speed.items():
             print(f"| {chunk} | {rate:,.0f} |")
